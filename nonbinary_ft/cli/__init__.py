@@ -1,0 +1,1 @@
+"""The nbft command line."""

