@@ -1,0 +1,1 @@
+"""Analysis: how well the pre-trained weights fit the target."""
