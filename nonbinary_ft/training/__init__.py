@@ -1,0 +1,1 @@
+"""Training: one fine-tuning run (a trial), independent of Ray."""
