@@ -119,6 +119,18 @@ class DataConfig(_Frozen):
     auto_augment: str | None = Field(
         None, description="timm auto-augment policy, e.g. 'rand-m9-mstd0.5' for RandAugment."
     )
+    crop_scale: tuple[float, float] = Field(
+        (0.08, 1.0),
+        description="Area range of the random resized crop in training (timm's default); "
+        "narrow it, e.g. [0.6, 1.0], for small or centred objects.",
+    )
+    hflip: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Horizontal-flip probability in training; 0 where mirroring changes the "
+        "class (digits, text, arrows).",
+    )
     re_prob: float = Field(0.0, ge=0, le=1, description="Random-erasing probability.")
     synthetic: SyntheticConfig = Field(
         default_factory=SyntheticConfig, description="Generator settings for kind 'synthetic'."
@@ -126,6 +138,10 @@ class DataConfig(_Frozen):
 
     @model_validator(mode="after")
     def _root_given_where_needed(self) -> DataConfig:
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"'crop_scale' must be two fractions 0 < low <= high <= 1, got "
+                             f"{list(self.crop_scale)}")
         if self.kind not in ("digits", "synthetic") and self.root is None:
             raise ValueError(f"'root' must be the data folder for kind '{self.kind}'")
         # Both shares may be held out of the same training images (digits, synthetic, an
@@ -265,6 +281,9 @@ def config_error_from_validation(
     if kind == "extra_forbidden":
         expected = "absent: it is not a known setting"
         got = None
+    elif kind == "union_tag_invalid":
+        expected = f"a distribution whose type is one of {first['ctx']['expected_tags']}"
+        got = first["ctx"]["tag"]
     elif kind == "missing":
         expected = "given: it is required"
         got = None
