@@ -67,6 +67,21 @@ def _seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def _rng_states() -> dict[str, Any]:
+    # timm's random crops draw from Python's `random`, other augmentations from torch.
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+    }
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' means the first CUDA device when there is one, else the CPU."""
     if name == "auto":
@@ -176,7 +191,7 @@ def run_trial(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
+        _set_rng_states(state["rng"])
         history = list(state["history"])
         start_epoch = state["epoch"] + 1
         logger.info("resumed from %s at epoch %d", resume_from, start_epoch)
@@ -184,6 +199,12 @@ def run_trial(
     status: Literal["completed", "diverged"] = "completed"
     checkpoint_dir = Path(workdir) / "checkpoint"
     for epoch in range(start_epoch, train_cfg.epochs + 1):
+        # Each epoch's data order depends on (seed, epoch) only, so a resumed trial sees
+        # exactly the batches the uninterrupted one would have seen.
+        if train_loader.generator is not None:
+            train_loader.generator.manual_seed(train_cfg.seed * 100_003 + epoch)
+        # The LRs this epoch started at (after its last step, a cosine schedule is at 0).
+        epoch_lrs = {f"lr_{group['name']}": group["lr"] for group in optimizer.param_groups}
         started = time.perf_counter()
         train = train_one_epoch(
             model,
@@ -202,7 +223,7 @@ def run_trial(
             "train_loss": train.loss,
             "train_accuracy": train.accuracy,
             **regulariser.values(model),
-            **{f"lr_{group['name']}": group["lr"] for group in optimizer.param_groups},
+            **epoch_lrs,
             "epoch_time_s": elapsed,
             "images_per_s": train.samples / elapsed if elapsed > 0 else 0.0,
         }
@@ -229,7 +250,7 @@ def run_trial(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
-                "rng": torch.get_rng_state(),
+                "rng": _rng_states(),
                 "history": history,
                 "epoch": epoch,
             },

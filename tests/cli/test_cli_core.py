@@ -1,0 +1,155 @@
+"""The nbft command line: tables, one JSON document with --json, exit 2 with one line on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from nonbinary_ft.cli.main import app
+
+runner = CliRunner()
+
+TINY = {
+    "name": "tiny",
+    "model": {"name": "test_resnet", "pretrained": "none", "image_size": 32},
+    "data": {
+        "kind": "synthetic",
+        "batch_size": 16,
+        "num_workers": 0,
+        "synthetic": {"num_classes": 3, "samples_per_class": 20, "image_size": 32},
+    },
+    "train": {"epochs": 1, "warmup_epochs": 0},
+}
+
+
+def _sweep_file(tmp_path: Path, document=TINY) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_every_command_has_help():
+    for command in ("layers", "finetune"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "--json" in result.output
+
+
+def test_layers_json_counts_from_bottom_and_top():
+    result = runner.invoke(app, ["layers", "inception_v4", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 21
+    assert rows[19]["label"] == "features.21" and rows[19]["from_top"] == 2
+    assert rows[-1]["from_top"] == 1 and rows[0]["index"] == 1
+
+
+def test_layers_table():
+    result = runner.invoke(app, ["layers", "test_resnet"])
+    assert result.exit_code == 0
+    assert "6 layers" in result.stdout and "layer4.0" in result.stdout
+
+
+def test_unknown_model_exits_2_with_one_line():
+    result = runner.invoke(app, ["layers", "resnet5O"])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "model.name" in lines[0] and "resnet50" in lines[0]
+
+
+def test_finetune_json_end_to_end(tmp_path):
+    """A real subprocess: stdout holds exactly one JSON document, logs go to stderr."""
+    out = tmp_path / "run"
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nonbinary_ft.cli.main",
+            "finetune",
+            str(_sweep_file(tmp_path)),
+            "--set",
+            "reinit_layers=2",
+            "--set",
+            "lr_high=0.02",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr
+    summary = json.loads(process.stdout)
+    assert summary["status"] == "completed"
+    assert summary["settings"]["reinit_layers"] == 2
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert (
+        json.loads((out / "result.json").read_text())["test_accuracy"] == summary["test_accuracy"]
+    )
+    assert "epoch   1" in process.stderr
+
+
+def test_finetune_prints_epochs_and_test_accuracy(tmp_path):
+    result = runner.invoke(
+        app, ["finetune", str(_sweep_file(tmp_path)), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "epoch   1" in result.stdout and "test accuracy" in result.stdout
+
+
+def _assert_bad_input(args, *fragments):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_bad_inputs_exit_2_naming_the_field(tmp_path):
+    sweep = str(_sweep_file(tmp_path))
+    _assert_bad_input(
+        ["finetune", sweep, "--set", "lr_high=-0.1"], "settings.lr_high", "greater than 0"
+    )
+    _assert_bad_input(
+        ["finetune", sweep, "--set", "reinit_layers=6"], "settings.reinit_layers", "between 1 and 5"
+    )
+    _assert_bad_input(
+        ["finetune", sweep, "--set", "reinit_layers=2", "--set", "l2sp_layers=5"],
+        "settings.l2sp_layers",
+        "at most 4",
+    )
+    _assert_bad_input(
+        [
+            "finetune",
+            sweep,
+            "--set",
+            "low_layers=5",
+            "--set",
+            "lr_low=0.01",
+            "--set",
+            "reinit_layers=3",
+        ],
+        "settings.low_layers",
+        "at most 3",
+    )
+    _assert_bad_input(["finetune", str(tmp_path / "nope.yaml")], "nope.yaml")
+
+
+def test_missing_data_and_empty_class_exit_2(tmp_path):
+    missing = {**TINY, "data": {"kind": "imagefolder", "root": str(tmp_path / "absent")}}
+    _assert_bad_input(["finetune", str(_sweep_file(tmp_path, missing))], "absent")
+    root = tmp_path / "folder"
+    (root / "train" / "cats").mkdir(parents=True)
+    (root / "train" / "dogs").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(root / "train" / "cats" / "a.png")
+    empty = {**TINY, "data": {"kind": "imagefolder", "root": str(root)}}
+    _assert_bad_input(["finetune", str(_sweep_file(tmp_path, empty))], "dogs")

@@ -1,0 +1,131 @@
+"""One trial end to end on a tiny model and generated data: reports, checkpoints, resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from nonbinary_ft.config import ExperimentConfig, apply_overrides
+from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.training.trial import CHECKPOINT_FILE, run_trial
+
+BASE = {
+    "name": "tiny",
+    "model": {"name": "test_resnet", "pretrained": "none", "image_size": 32},
+    "data": {
+        "kind": "synthetic",
+        "batch_size": 16,
+        "num_workers": 0,
+        "synthetic": {"num_classes": 3, "samples_per_class": 20, "image_size": 32},
+    },
+    "train": {"epochs": 2, "warmup_epochs": 1, "seed": 3},
+    "settings": {
+        "reinit_layers": 2,
+        "lr_high": 0.05,
+        "low_layers": 2,
+        "lr_low": 0.01,
+        "l2sp_layers": 2,
+        "alpha": 0.1,
+        "beta": 0.001,
+    },
+}
+
+
+def _config(*overrides: str) -> ExperimentConfig:
+    return apply_overrides(ExperimentConfig.model_validate(BASE), list(overrides))
+
+
+class Recorder:
+    def __init__(self):
+        self.reports = []
+
+    def __call__(self, metrics, checkpoint):
+        self.reports.append((dict(metrics), checkpoint))
+
+
+def test_trial_reports_every_epoch_with_a_checkpoint(tmp_path):
+    recorder = Recorder()
+    result = run_trial(_config(), recorder, workdir=tmp_path)
+    assert [m["epoch"] for m, _ in recorder.reports] == [1, 2]
+    for metrics, checkpoint in recorder.reports:
+        assert (checkpoint / CHECKPOINT_FILE).is_file()
+        assert 0.0 <= metrics["val_accuracy"] <= 1.0
+        assert metrics["l2sp_penalty"] >= 0.0 and metrics["l2_penalty"] > 0.0
+        assert metrics["lr_low"] / metrics["lr_high"] == pytest.approx(0.2)
+    last = recorder.reports[-1][0]
+    assert last["status"] == "completed" and last["done"] is True
+    assert result.test_accuracy == last["test_accuracy"]
+    assert result.status == "completed"
+    # L2-SP starts at zero distance from w0, then the weights move away from it.
+    assert recorder.reports[0][0]["l2sp_penalty"] > 0.0
+
+
+def test_same_seed_same_trial(tmp_path):
+    first = run_trial(_config(), Recorder(), workdir=tmp_path / "a")
+    second = run_trial(_config(), Recorder(), workdir=tmp_path / "b")
+    assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in second.history]
+
+
+def test_resume_continues_where_the_checkpoint_left_off(tmp_path):
+    straight = Recorder()
+    run_trial(_config("train.epochs=3"), straight, workdir=tmp_path / "straight")
+
+    interrupted = Recorder()
+
+    # The same 3-epoch trial, stopped after its second epoch (as a killed worker would be).
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(metrics, checkpoint):
+        interrupted(metrics, checkpoint)
+        if metrics["epoch"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_trial(_config("train.epochs=3"), stop_after_two, workdir=tmp_path / "cut")
+    resumed = Recorder()
+    run_trial(
+        _config("train.epochs=3"),
+        resumed,
+        workdir=tmp_path / "cut",
+        resume_from=tmp_path / "cut" / "checkpoint",
+    )
+    assert [m["epoch"] for m, _ in resumed.reports] == [3]
+    assert resumed.reports[0][0]["train_loss"] == pytest.approx(
+        straight.reports[2][0]["train_loss"], rel=1e-5
+    )
+    final_straight = torch.load(
+        tmp_path / "straight" / "checkpoint" / CHECKPOINT_FILE, weights_only=False
+    )["model"]
+    final_resumed = torch.load(
+        tmp_path / "cut" / "checkpoint" / CHECKPOINT_FILE, weights_only=False
+    )["model"]
+    for key, value in final_straight.items():
+        torch.testing.assert_close(final_resumed[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_a_diverging_trial_ends_as_diverged(tmp_path):
+    recorder = Recorder()
+    result = run_trial(
+        _config("lr_high=1e8", "lr_low=1e8", "train.warmup_epochs=0"), recorder, workdir=tmp_path
+    )
+    assert result.status == "diverged"
+    assert recorder.reports[-1][0]["status"] == "diverged"
+    assert len(recorder.reports) == 1
+
+
+def test_impossible_settings_fail_before_training(tmp_path):
+    recorder = Recorder()
+    with pytest.raises(ConfigError, match="settings.reinit_layers"):
+        run_trial(_config("reinit_layers=6"), recorder, workdir=tmp_path)
+    assert recorder.reports == []
+
+
+def test_sweep_file_round_trip(tmp_path):
+    """The YAML a user writes is what the trial runs."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    from nonbinary_ft.config import load_config
+
+    assert load_config(path) == _config()
