@@ -1,4 +1,4 @@
-"""The nbft command line: tables, one JSON document with --json, exit 2 with one line on bad input."""
+"""The nbft command line: tables, --json documents, exit 2 with one line on bad input."""
 
 from __future__ import annotations
 
