@@ -22,6 +22,10 @@ __all__ = [
     "DataConfig",
     "TrainConfig",
     "TrialSettings",
+    "ProbeConfig",
+    "ScratchConfig",
+    "AnalysisConfig",
+    "SweepConfig",
     "ExperimentConfig",
     "load_config",
     "apply_overrides",
@@ -85,6 +89,22 @@ class SyntheticConfig(_Frozen):
     samples_per_class: int = Field(24, ge=2, description="Images per class, over all splits.")
     image_size: int = Field(32, ge=8, description="Side of the generated images in pixels.")
     seed: int = Field(0, description="Seed of the generator.")
+    colour_mode: Literal["hue", "isoluminant", "grey"] = Field(
+        "hue",
+        description="How shapes are coloured: 'hue' (random saturation and value, so "
+        "brightness varies with the hue), 'isoluminant' (the channel mean is drawn "
+        "independently of the hue: colour is invisible to a model that only sees "
+        "brightness) or 'grey' (no colour at all; same brightness range as 'isoluminant').",
+    )
+
+    @model_validator(mode="after")
+    def _colour_visible_for_colour_task(self) -> SyntheticConfig:
+        if self.task == "colour" and self.colour_mode == "grey":
+            raise ValueError(
+                "'colour_mode' must be 'hue' or 'isoluminant' for task 'colour' (grey shapes "
+                "carry no colour label)"
+            )
+        return self
 
 
 class DataConfig(_Frozen):
@@ -140,8 +160,10 @@ class DataConfig(_Frozen):
     def _root_given_where_needed(self) -> DataConfig:
         low, high = self.crop_scale
         if not 0 < low <= high <= 1:
-            raise ValueError(f"'crop_scale' must be two fractions 0 < low <= high <= 1, got "
-                             f"{list(self.crop_scale)}")
+            raise ValueError(
+                f"'crop_scale' must be two fractions 0 < low <= high <= 1, got "
+                f"{list(self.crop_scale)}"
+            )
         if self.kind not in ("digits", "synthetic") and self.root is None:
             raise ValueError(f"'root' must be the data folder for kind '{self.kind}'")
         # Both shares may be held out of the same training images (digits, synthetic, an
@@ -255,6 +277,283 @@ class TrialSettings(_Frozen):
             )
 
 
+class ProbeConfig(_Frozen):
+    """The linear classifier on frozen features (fixed-feature accuracy) and its own search."""
+
+    lrs: tuple[PositiveFloat, ...] = Field(
+        (0.001, 0.01, 0.1),
+        min_length=1,
+        description="Adam learning rates tried (features are standardised, so these suit "
+        "any backbone).",
+    )
+    weight_decays: tuple[NonNegativeFloat, ...] = Field(
+        (0.0, 1e-4, 1e-3, 1e-2),
+        min_length=1,
+        description="L2 strengths tried; the (lr, weight decay) pair with the best validation "
+        "accuracy wins.",
+    )
+    steps: int = Field(
+        300, ge=1, description="Full-batch optimisation steps per candidate (a convex problem)."
+    )
+
+
+class ScratchConfig(_Frozen):
+    """The from-scratch baseline: the full model from random init, with its own budget."""
+
+    enabled: bool = Field(
+        True, description="Train the baseline (expensive); off: decide on the cheap evidence."
+    )
+    epochs: int = Field(10, ge=1, description="Training epochs of the from-scratch run.")
+    image_size: int | None = Field(
+        None, gt=0, description="Input side for the from-scratch run; default: model.image_size."
+    )
+    lr: PositiveFloat | None = Field(
+        None,
+        description="Learning rate of the from-scratch run; default: settings.lr_high "
+        "(random init usually wants a higher one, e.g. 0.1 with SGD).",
+    )
+    val_accuracy: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A from-scratch validation accuracy measured before (same data and "
+        "splits); when set, nothing is trained.",
+    )
+    test_accuracy: float | None = Field(
+        None, ge=0, le=1, description="Its test accuracy, if known (reported only)."
+    )
+
+
+class AnalysisConfig(_Frozen):
+    """How well the pre-trained weights fit the target: features, probe, scores, regime."""
+
+    cache_dir: Path = Field(
+        Path(".nbft-cache"),
+        description="Where extracted features are cached, under a content key of the "
+        "backbone, its weights, the data and the transform.",
+    )
+    batch_size: int = Field(64, ge=1, description="Batch size of feature extraction.")
+    source_sample: DataConfig | None = Field(
+        None,
+        description="A sample of the SOURCE data set, for the EMD domain similarity (without "
+        "it EMD is not computed): a data config, or the path of an image folder laid out "
+        "root/train/<class>/<image> (e.g. a few ImageNet images per class).",
+    )
+    scores: tuple[str, ...] | None = Field(
+        None, description="Transferability scores to compute; default: every registered one."
+    )
+    score_max_samples: int | None = Field(
+        5000,
+        ge=2,
+        description="Compute scores on at most this many training images (a stratified, "
+        "seeded subsample): RSA and TwoNN grow with the square of N.",
+    )
+    gap_margin: float = Field(
+        0.02,
+        ge=0,
+        lt=1,
+        description="|scratch - fixed| accuracy below this leaves the regime 'unclear'.",
+    )
+    fisher_threshold: PositiveFloat = Field(
+        1.25,
+        description="Normalised Fisher score above which the weights provisionally fit well "
+        "(between the paper's 1.18 for Cars and 1.35 for Caltech; weak evidence).",
+    )
+    fisher_margin: NonNegativeFloat = Field(
+        0.05, description="Fisher scores within this of the threshold leave it 'unclear'."
+    )
+    probe: ProbeConfig = Field(
+        default_factory=ProbeConfig, description="The fixed-feature linear classifier."
+    )
+    scratch: ScratchConfig = Field(
+        default_factory=ScratchConfig, description="The from-scratch baseline."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _folder_as_source_sample(cls, data: Any) -> Any:
+        # A bare path is shorthand for an image folder of source images, the usual case.
+        if isinstance(data, dict) and isinstance(data.get("source_sample"), (str, Path)):
+            folder = {"kind": "imagefolder", "root": data["source_sample"]}
+            data = {**data, "source_sample": folder}
+        return data
+
+
+class SearchConfig(_Frozen):
+    """How the sweep picks the next trial's settings."""
+
+    algorithm: Literal["tpe", "random", "grid"] = Field(
+        "tpe",
+        description="'tpe' (Optuna's TPE), 'random' (Optuna's random sampler), or 'grid' "
+        "(every point of the space's grids, as in the paper's figures).",
+    )
+    seed: int = Field(0, description="Seed of the sampler (tpe, random).")
+    n_startup_trials: int = Field(
+        5, ge=1, description="TPE: random trials before its model takes over."
+    )
+
+
+class SchedulerConfig(_Frozen):
+    """Early stopping of unpromising trials."""
+
+    kind: Literal["asha", "none"] = Field(
+        "asha", description="'asha' (asynchronous successive halving) or 'none' (run all epochs)."
+    )
+    grace_period: int = Field(
+        1, ge=1, description="ASHA: epochs every trial runs before it can be stopped."
+    )
+    reduction_factor: float = Field(
+        3.0, gt=1, description="ASHA: about 1/reduction_factor of the trials pass each rung."
+    )
+
+
+class BudgetConfig(_Frozen):
+    """How much the sweep may spend."""
+
+    num_samples: int | None = Field(
+        None,
+        ge=1,
+        description="Trials to sample (tpe, random; default 16). Leave out with 'grid': the "
+        "grid decides the count.",
+    )
+    max_wall_time_s: PositiveFloat | None = Field(
+        None, description="Stop starting and running search trials after this many seconds."
+    )
+    epoch_time_s: PositiveFloat = Field(
+        60.0,
+        description="Estimated seconds of one training epoch of one trial on its resources; "
+        "only used by --dry-run to estimate GPU-hours (measure one with nbft finetune).",
+    )
+
+
+class ResourcesConfig(_Frozen):
+    """What one trial holds while it runs."""
+
+    cpus: PositiveFloat = Field(1.0, description="CPUs per trial (Ray logical CPUs).")
+    gpus: NonNegativeFloat = Field(
+        0.0, description="GPUs per trial; fractional shares (0.5) pack trials onto one GPU."
+    )
+    max_concurrent: int | None = Field(
+        None, ge=1, description="Run at most this many trials at once; default: what fits."
+    )
+
+
+class StorageConfig(_Frozen):
+    """Where Ray Tune keeps trial results and checkpoints (what --resume restores from)."""
+
+    path: str = Field(
+        "runs",
+        description="Local folder, or s3://bucket/prefix (then endpoint_url is required). The "
+        "sweep writes <path>/<name>/search and <path>/<name>/final.",
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://minio.mlflow:9000 (only for s3:// paths)."
+    )
+    region: str = Field("us-east-1", description="S3 region (only for s3:// paths).")
+
+    @model_validator(mode="after")
+    def _scheme_supported(self) -> StorageConfig:
+        scheme = self.path.split("://", 1)[0] if "://" in self.path else ""
+        if scheme not in ("", "s3", "file"):
+            raise ValueError(f"'path' must be a local folder or s3://..., got {self.path!r}")
+        if scheme == "s3" and not self.endpoint_url:
+            raise ValueError("'endpoint_url' must be set for an s3:// storage path")
+        if scheme != "s3" and self.endpoint_url:
+            raise ValueError("'endpoint_url' must be empty unless the path is s3://")
+        return self
+
+
+class MlflowConfig(_Frozen):
+    """Where trials are tracked (a parent run per sweep, a child run per trial)."""
+
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default: a SQLite file mlflow.db in the local run "
+        "folder (<storage.path>/<name>, or runs/<name> when storage is s3).",
+    )
+    experiment: str | None = Field(None, description="MLflow experiment; default: the name.")
+
+
+class FinalConfig(_Frozen):
+    """Stage 3: the best settings re-run with several seeds on the test split."""
+
+    top_n: int = Field(
+        3, ge=0, description="Re-run the N best settings by validation accuracy (0: skip)."
+    )
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2, 3),
+        min_length=1,
+        description="Training seeds of each re-run (the paper averages four runs and also "
+        "reports their ensemble).",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_seeds(self) -> FinalConfig:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"'seeds' must be distinct, got {list(self.seeds)}")
+        return self
+
+
+SpaceRef = str | dict[str, Any]
+
+
+class SweepConfig(_Frozen):
+    """``nbft sweep``: the search space, search algorithm, scheduler, budget and outputs."""
+
+    space: SpaceRef | list[SpaceRef] | None = Field(
+        None,
+        description="The search space: a search_spaces/*.yaml path (relative to the sweep "
+        "file's folder, else to the working directory), an inline space, or, with "
+        "algorithm 'grid', a list of them whose grids are run one after the other.",
+    )
+    search: SearchConfig = Field(default_factory=SearchConfig, description="Search algorithm.")
+    scheduler: SchedulerConfig = Field(
+        default_factory=SchedulerConfig, description="Early-stopping scheduler."
+    )
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="Budget.")
+    resources: ResourcesConfig = Field(
+        default_factory=ResourcesConfig, description="Resources per trial."
+    )
+    max_failures: int = Field(
+        2, ge=0, description="Retries of a trial whose worker died, from its last checkpoint."
+    )
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Ray storage.")
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="MLflow tracking.")
+    final: FinalConfig = Field(default_factory=FinalConfig, description="Final seeded re-runs.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepConfig:
+        spaces = self.space if isinstance(self.space, list) else [self.space]
+        if isinstance(self.space, list) and not self.space:
+            raise ValueError("'space' must name at least one space")
+        if len(spaces) > 1 and self.search.algorithm != "grid":
+            raise ValueError(
+                "'space' must be a single space unless search.algorithm is 'grid' (only a "
+                f"grid can run several spaces one after the other); got {len(spaces)} spaces"
+            )
+        if self.search.algorithm == "grid" and self.budget.num_samples is not None:
+            raise ValueError(
+                "'budget.num_samples' must be left out with search.algorithm 'grid' (the "
+                f"grid decides the trial count), got {self.budget.num_samples}"
+            )
+        for index, space in enumerate(spaces):
+            if isinstance(space, dict):
+                _check_inline_space(space, "space" + (f".{index}" if len(spaces) > 1 else ""))
+        return self
+
+
+def _check_inline_space(raw: dict[str, Any], field: str) -> None:
+    """Validate an inline search space here, so that load_config reports it with its path."""
+    # Imported here: nonbinary_ft.space imports this module for TrialSettings.
+    from nonbinary_ft.space import parse_space
+
+    try:
+        parse_space(raw, prefix=field)
+    except ConfigError as error:
+        got = f" but got {error.got!r}" if error.got is not None else ""
+        raise ValueError(f"'{error.field}' must be {error.expected}{got}") from None
+
+
 class ExperimentConfig(_Frozen):
     """A sweep file: what to fine-tune, on what, how, and the default trial settings."""
 
@@ -264,6 +563,16 @@ class ExperimentConfig(_Frozen):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training recipe.")
     settings: TrialSettings = Field(
         default_factory=TrialSettings, description="Non-binary settings of a single trial."
+    )
+    analysis: AnalysisConfig = Field(
+        default_factory=AnalysisConfig,
+        description="How the fit of the pre-trained weights is measured (nbft recommend, and "
+        "the sweep's analysis stage).",
+    )
+    sweep: SweepConfig = Field(
+        default_factory=SweepConfig,
+        description="nbft sweep: search space, algorithm, scheduler, budget, resources, "
+        "storage, MLflow and the final seeded re-runs.",
     )
 
 

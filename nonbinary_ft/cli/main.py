@@ -167,5 +167,179 @@ def finetune(
         raise typer.Exit(1)
 
 
+@app.command()
+@_handle_errors
+def recommend(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default: runs/<name>/analysis)."),
+    ] = None,
+    no_scratch: Annotated[
+        bool,
+        typer.Option(
+            "--no-scratch",
+            help="Skip the from-scratch baseline: decide on the cheap evidence, provisionally.",
+        ),
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting: analysis.scratch.epochs=3."),
+    ] = None,
+    json_output: JsonFlag = False,
+    verbose: Verbose = False,
+) -> None:
+    """Analyse how well the pre-trained weights fit the target; recommend settings and a space.
+
+    Writes analysis.json, recommended.yaml (a ready sweep file) and space.yaml.
+    """
+    from nonbinary_ft.analysis import analyse, write_outputs
+    from nonbinary_ft.cli.analysis_view import show_analysis
+    from nonbinary_ft.config import apply_overrides, load_config
+
+    config = apply_overrides(load_config(sweep_file), set_ or [])
+    workdir = out_dir or Path("runs") / config.name / "analysis"
+    report = analyse(config, workdir=workdir, scratch=not no_scratch)
+    paths = write_outputs(report, config, workdir)
+    if json_output:
+        _print_json({**report.to_dict(), "files": {k: str(v) for k, v in paths.items()}})
+    else:
+        show_analysis(report, paths, out)
+
+
+@app.command()
+@_handle_errors
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML) with a 'sweep' section.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the resolved space, the number of trials, the resources per trial and "
+            "an estimate of GPU-hours (trials x expected epochs x sweep.budget.epoch_time_s x "
+            "GPUs per trial), without starting Ray.",
+        ),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the sweep stored at sweep.storage (finished trials stay)."
+        ),
+    ] = False,
+    json_output: JsonFlag = False,
+    verbose: Verbose = False,
+) -> None:
+    """Sweep the non-binary space with Ray Tune, then re-run the best settings with seeds.
+
+    Connects to the cluster at RAY_ADDRESS, or starts Ray on this machine. Trials are tracked
+    in MLflow (a parent run per sweep, a child run per trial).
+    """
+    from nonbinary_ft.cli.sweep_view import SweepDisplay, show_plan, show_result
+    from nonbinary_ft.config import load_config
+    from nonbinary_ft.tuning import plan_sweep
+
+    config = load_config(sweep_file)
+    if dry_run:
+        plan = plan_sweep(config, sweep_file)
+        if json_output:
+            _print_json(plan.to_dict())
+        else:
+            show_plan(plan, out)
+        return
+    from nonbinary_ft.tuning import run_sweep
+
+    with SweepDisplay(err, config.name) as display:
+        result = run_sweep(config, source=sweep_file, resume=resume, progress=display.update)
+    if json_output:
+        _print_json(result.to_dict())
+    else:
+        show_result(result, out)
+
+
+@app.command()
+@_handle_errors
+def report(
+    run: Annotated[str, typer.Argument(help="A sweep's run folder, or its MLflow parent run id.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output folder (default: the run folder; runs/<name>/report for a run id).",
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking URI: where to find a run id, and where the report is logged "
+            "(default: MLFLOW_TRACKING_URI for a run id; the sweep file's, or the folder's "
+            "mlflow.db, for a folder).",
+        ),
+    ] = None,
+    json_output: JsonFlag = False,
+    verbose: Verbose = False,
+) -> None:
+    """Write a sweep's recommendation report: report.html, report.md, plots, recommended.yaml.
+
+    Logs the report to the sweep's MLflow parent run when a tracking URI is known.
+    """
+    from nonbinary_ft.reporting import report_run
+
+    outcome = report_run(run, out_dir=out_dir, tracking_uri=tracking_uri)
+    if json_output:
+        _print_json(outcome.to_dict())
+        return
+    verdict = outcome.verdict
+    out.print(f"[bold]regime[/bold] {verdict.regime or 'unknown'}: {verdict.regime_text}")
+    out.print(f"[bold]expected[/bold] {verdict.expected_text}", highlight=False)
+    out.print(f"[bold]gain[/bold] {verdict.gain_text}", highlight=False)
+    out.print(f"wrote {outcome.paths.html} and {outcome.paths.markdown}", highlight=False)
+    out.print(outcome.log_note or "", highlight=False)
+
+
+k8s_app = typer.Typer(
+    name="k8s", help="Kubernetes: the KubeRay and MLflow manifests (k8s/).", no_args_is_help=True
+)
+app.add_typer(k8s_app)
+
+
+@k8s_app.command("render")
+@_handle_errors
+def k8s_render(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML), validated first.")],
+    overlay: Annotated[
+        str, typer.Option(help="Overlay under k8s/overlays/ (its sweep stack): dev, gpu-cluster.")
+    ] = "dev",
+    image: Annotated[
+        str | None, typer.Option(help="nbft image, e.g. registry.example.com/nbft:0.1.0.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write <rayjob>.yaml and sweep.yaml here, not to stdout."),
+    ] = None,
+    k8s_dir: Annotated[
+        Path | None, typer.Option(help="The kustomize tree (default: this checkout's k8s/).")
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Render the RayJob (and its ConfigMaps) that runs `nbft sweep` on SWEEP_FILE.
+
+    Runs `kubectl kustomize` on a temporary copy of k8s/ holding the sweep file; prints the
+    manifests for `kubectl apply -f -`.
+    """
+    from nonbinary_ft.deploy import RenderError, render_sweep
+
+    try:
+        rendered = render_sweep(sweep_file, overlay=overlay, image=image, k8s_dir=k8s_dir)
+    except RenderError as error:
+        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if out_dir is None:
+        sys.stdout.write(rendered.manifests)
+        return
+    for path in rendered.write(out_dir):
+        err.print(f"wrote {path}", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

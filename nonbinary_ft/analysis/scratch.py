@@ -1,0 +1,146 @@
+"""The from-scratch baseline: the full model trained from random init on the target.
+
+Its accuracy minus the fixed-feature accuracy is the paper's best predictor of how well the
+pre-trained weights fit (section 4.6). It is a whole training run, so it has its own budget
+(``analysis.scratch``), can be switched off, and can be given instead of trained (a result
+from an earlier run, or from a trial the sweep scheduled).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from nonbinary_ft.config import ExperimentConfig, TrialSettings
+from nonbinary_ft.data import DataSplits
+from nonbinary_ft.errors import ConfigError
+
+__all__ = ["ScratchResult", "scratch_config", "scratch_baseline", "given_scratch"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScratchResult:
+    """The from-scratch accuracy, or why there is none.
+
+    Attributes:
+        val_accuracy: best validation accuracy over the epochs (the regime compares it with
+            the probe's validation accuracy, itself the best of a search); ``None`` when
+            the run diverged.
+        test_accuracy: test accuracy after the last epoch, if known (reported only: no
+            decision looks at test).
+        status: ``"completed"``, ``"diverged"`` or ``"given"`` (not trained here).
+        epochs, lr, image_size: the budget it was trained with (``None`` when given).
+    """
+
+    val_accuracy: float | None
+    test_accuracy: float | None
+    status: Literal["completed", "diverged", "given"]
+    epochs: int | None = None
+    lr: float | None = None
+    image_size: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether the accuracy can enter the gap (a diverged run says nothing about it)."""
+        return self.val_accuracy is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def given_scratch(val_accuracy: float, test_accuracy: float | None = None) -> ScratchResult:
+    """A from-scratch result measured elsewhere (same data and splits).
+
+    Raises:
+        ConfigError: an accuracy outside [0, 1].
+    """
+    for name, value in (("val_accuracy", val_accuracy), ("test_accuracy", test_accuracy)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"analysis.scratch.{name}", "an accuracy in [0, 1]", value)
+    return ScratchResult(val_accuracy, test_accuracy, "given")
+
+
+def scratch_config(config: ExperimentConfig) -> ExperimentConfig:
+    """The experiment as a from-scratch run: random init, head only, one LR, plain L2.
+
+    The model's image size, the epochs and the LR come from ``analysis.scratch`` where set;
+    L2 strength (``settings.beta``), data and the rest of the recipe stay the experiment's.
+    """
+    scratch = config.analysis.scratch
+    model = config.model.model_copy(
+        update={
+            "pretrained": "none",
+            "checkpoint": None,
+            "image_size": scratch.image_size or config.model.image_size,
+        }
+    )
+    settings = TrialSettings(
+        reinit_layers=1,
+        lr_high=scratch.lr or config.settings.lr_high,
+        low_layers=0,
+        l2sp_layers=0,
+        alpha=config.settings.alpha,
+        beta=config.settings.beta,
+    )
+    train = config.train.model_copy(update={"epochs": scratch.epochs})
+    return config.model_copy(
+        update={
+            "name": f"{config.name}-scratch",
+            "model": model,
+            "train": train,
+            "settings": settings,
+        }
+    )
+
+
+def scratch_baseline(
+    config: ExperimentConfig, workdir: str | Path, data: DataSplits | None = None
+) -> ScratchResult:
+    """Train the full model from random init with ``analysis.scratch``'s budget.
+
+    Args:
+        config: the experiment.
+        workdir: where the run keeps its checkpoint (``workdir/checkpoint``).
+        data: already-built splits with the scratch run's transforms; default: built here.
+
+    Raises:
+        ConfigError, ModelError, DataError: bad input, before any training step.
+    """
+    # Imported here: the training stack is heavy and not needed for the cheap evidence.
+    from nonbinary_ft.training.trial import run_trial
+
+    run = scratch_config(config)
+
+    def log_epoch(metrics: dict[str, Any], checkpoint: Path | None) -> None:
+        logger.info(
+            "scratch epoch %d: train acc %.3f, val acc %.3f",
+            metrics["epoch"],
+            metrics["train_accuracy"],
+            metrics.get("val_accuracy", float("nan")),
+        )
+
+    logger.info(
+        "scratch: training %s from random init for %d epochs at lr %g",
+        run.model.name,
+        run.train.epochs,
+        run.settings.lr_high,
+    )
+    result = run_trial(run, log_epoch, workdir=workdir, data=data)
+    if result.status == "diverged":
+        logger.warning("scratch: the from-scratch run diverged; the gap stays unknown")
+        val, test = None, None
+    else:
+        val, test = result.best_val_accuracy, result.test_accuracy
+    return ScratchResult(
+        val_accuracy=val,
+        test_accuracy=test,
+        status=result.status,
+        epochs=run.train.epochs,
+        lr=run.settings.lr_high,
+        image_size=run.model.image_size,
+    )
