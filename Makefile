@@ -21,7 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check nonbinary_ft tests benchmarks
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -29,3 +29,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .nbft-cache .pytest_cache
+
+# Headless Chromium for tests/reporting/test_report_browser.py (required when CI is set).
+# Debian's package, installed only when /usr/bin/chromium is missing; sudo unless root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: browser
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "chromium already installed: /usr/bin/chromium"; \
+	fi

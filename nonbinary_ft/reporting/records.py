@@ -1,0 +1,320 @@
+"""The report as data: pure functions from :class:`SweepResults` to small frozen records.
+
+Every number shown is computed here (and tested here); the renderers only lay the records out.
+Tables carry their cells as display text, so that HTML and Markdown show the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nonbinary_ft.reporting import figures, text
+from nonbinary_ft.reporting.figures import FigureRecord
+from nonbinary_ft.reporting.importance import importance_chart
+from nonbinary_ft.reporting.verdict import Verdict, build_verdict
+from nonbinary_ft.results import (
+    AnalysisResults,
+    EnvironmentInfo,
+    Missing,
+    PruningDecision,
+    SweepResults,
+    TrialResult,
+)
+
+__all__ = [
+    "PAPER_TABLE1",
+    "Table",
+    "EvidenceSection",
+    "PruningSection",
+    "ReproSection",
+    "Report",
+    "build_evidence",
+    "build_pruning",
+    "build_trials_table",
+    "build_reproducibility",
+    "build_figures",
+    "build_report",
+]
+
+# The paper's table 1 (Inception v4, ImageNet): target, fixed-feature %, from-scratch %,
+# gap (points), Fisher, EMD similarity, regime by table 7. Shown under this target's row so
+# that its gap can be read against the paper's -16.2 / -7.8 (fit well) and +28.5 / +28.9.
+PAPER_TABLE1 = (
+    ("Caltech256-30 (paper)", "83.4 %", "67.2 %", "-16.2 points", "1.35", "0.568", "fits_well"),
+    ("Stanford Cars (paper)", "64.2 %", "92.7 %", "+28.5 points", "1.18", "0.536", "fits_poorly"),
+    ("FGVC Aircraft (paper)", "59.9 %", "88.8 %", "+28.9 points", "0.83", "0.557", "fits_poorly"),
+    ("DTD (paper)", "74.6 %", "66.8 %", "-7.8 points", "3.47", "0.540", "fits_well"),
+)
+SCORE_NAMES = {
+    "fisher": "normalised Fisher",
+    "emd": "EMD similarity",
+    "logme": "LogME",
+    "leep": "LEEP",
+    "nce": "NCE",
+    "h_score": "H-score",
+    "rsa_delta": "RSA delta",
+    "sum_of_squares": "sum of squares",
+    "intrinsic_dim": "intrinsic dimension (TwoNN)",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as display text: column names and rows of cells."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class EvidenceSection:
+    """The paper's table 1 for this target, the other scores and the rule that decided."""
+
+    missing: str | None
+    table1: Table
+    scores: Table
+    rule: str
+    disagreements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PruningSection:
+    """The pruning decisions and the compute they saved."""
+
+    missing: str | None
+    summary: str
+    table: Table
+    epochs_saved: float
+    mean_epoch_s: float | None
+    compute_saved_s: float | None
+
+
+@dataclass(frozen=True)
+class ReproSection:
+    """Package versions, seeds, code version and the sweep file."""
+
+    missing: str | None
+    facts: Table
+    packages: Table
+    sweep_yaml: str | None
+    sweep_missing: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the report shows, in order."""
+
+    title: str
+    source: str
+    verdict: Verdict
+    evidence: EvidenceSection
+    figures: tuple[FigureRecord, ...]
+    pruning: PruningSection
+    trials: Table | None
+    trials_missing: str | None
+    reproducibility: ReproSection
+
+
+def _score(analysis: AnalysisResults, name: str) -> str:
+    score = analysis.scores.get(name)
+    if score is None:
+        return "missing: not computed"
+    if score.value is None:
+        return f"missing: {score.reason or 'no reason recorded'}"
+    return text.number(score.value)
+
+
+def build_evidence(analysis: AnalysisResults | Missing, name: str | None) -> EvidenceSection:
+    """Section 2: the evidence on how well the pre-trained weights fit (pure)."""
+    columns = ("target", "fixed features", "from scratch", "gap (scratch - fixed)", "Fisher")
+    columns += ("EMD similarity", "regime")
+    reference = tuple(PAPER_TABLE1)
+    if isinstance(analysis, Missing):
+        empty = Table(("score", "value"), ())
+        return EvidenceSection(str(analysis), Table(columns, reference), empty, "", ())
+    row = (
+        f"{name or 'this target'} (this sweep)",
+        text.value_or_missing(analysis.fixed_feature_accuracy),
+        text.value_or_missing(analysis.scratch_accuracy),
+        text.value_or_missing(analysis.gap, text.points),
+        _score(analysis, "fisher"),
+        _score(analysis, "emd"),
+        analysis.regime.name + (" (provisional)" if analysis.regime.provisional else ""),
+    )
+    others = [key for key in analysis.scores if key not in ("fisher", "emd")]
+    scores = Table(
+        ("score", "value"),
+        tuple((SCORE_NAMES.get(key, key), _score(analysis, key)) for key in others),
+    )
+    return EvidenceSection(
+        None,
+        Table(columns, (row, *reference)),
+        scores,
+        analysis.regime.rule,
+        analysis.regime.disagreements,
+    )
+
+
+def _evidence_text(evidence: str | Mapping[str, Any]) -> str:
+    if isinstance(evidence, Mapping):
+        return ", ".join(
+            f"{key}={text.number(value, 4) if isinstance(value, float) else value}"
+            for key, value in evidence.items()
+        )
+    return str(evidence)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _mean_epoch_s(trials: Sequence[TrialResult]) -> float | None:
+    times = [e.epoch_time_s for t in trials for e in t.history if e.epoch_time_s is not None]
+    return sum(times) / len(times) if times else None
+
+
+def _status_counts(trials: Sequence[TrialResult]) -> str:
+    counts = Counter(t.status for t in trials)
+    parts = [f"{counts[s]} {s}" for s in ("completed", "pruned", "stopped", "diverged", "error")]
+    return f"{len(trials)} trials: " + ", ".join(p for p in parts if not p.startswith("0 "))
+
+
+def build_pruning(
+    pruning: Sequence[PruningDecision] | Missing, trials: Sequence[TrialResult] | Missing
+) -> PruningSection:
+    """Section 4: what was pruned, when, why, and the compute it saved (pure).
+
+    Saved compute = the sum of the decisions' ``epochs_saved_estimate`` times the mean epoch
+    time over every recorded epoch of every trial.
+    """
+    columns = ("time", "what", "rule", "evidence", "settings", "epochs saved", "compute saved")
+    trial_list = () if isinstance(trials, Missing) else tuple(trials)
+    counts = _status_counts(trial_list) + ". " if trial_list else ""
+    if isinstance(pruning, Missing):
+        return PruningSection(str(pruning), counts, Table(columns, ()), 0.0, None, None)
+    mean_epoch = _mean_epoch_s(trial_list)
+    rows = []
+    for d in sorted(pruning, key=lambda d: d.time_s):
+        saved = None if mean_epoch is None else d.epochs_saved_estimate * mean_epoch
+        rows.append(
+            (
+                f"{text.duration(d.time_s)} after start",
+                f"trial {d.trial_id}" if d.trial_id is not None else "region (no longer sampled)",
+                d.rule,
+                _evidence_text(d.evidence),
+                text.settings_text(d.settings),
+                f"{d.epochs_saved_estimate:.1f}",
+                text.duration(saved),
+            )
+        )
+    epochs = sum(d.epochs_saved_estimate for d in pruning)
+    saved_s = None if mean_epoch is None else epochs * mean_epoch
+    stopped = sum(d.trial_id is not None for d in pruning)
+    summary = (
+        f"{counts}{_plural(len(pruning), 'pruning decision')} "
+        f"({_plural(stopped, 'running trial')} stopped, "
+        f"{_plural(len(pruning) - stopped, 'region')} no longer sampled): "
+        f"about {epochs:.1f} epochs saved"
+    )
+    if saved_s is not None:
+        summary += (
+            f", {text.duration(saved_s)} of compute at the mean epoch time of {mean_epoch:.1f} s."
+        )
+    else:
+        summary += "; no epoch times recorded, so no compute estimate."
+    return PruningSection(None, summary, Table(columns, tuple(rows)), epochs, mean_epoch, saved_s)
+
+
+def build_trials_table(trials: Sequence[TrialResult]) -> Table:
+    """Every search trial, best validation accuracy first (pure)."""
+    ranked = sorted(
+        trials, key=lambda t: (t.best_val_accuracy is None, -(t.best_val_accuracy or 0.0))
+    )
+    columns = ("trial", "status", "best val accuracy", "epochs", "time", "settings", "note")
+    return Table(
+        columns,
+        tuple(
+            (
+                t.trial_id,
+                t.status,
+                text.percent(t.best_val_accuracy),
+                str(len(t.history)),
+                text.duration(t.time_s),
+                text.settings_text(t.settings),
+                t.prune_reason or "",
+            )
+            for t in ranked
+        ),
+    )
+
+
+def build_reproducibility(
+    environment: EnvironmentInfo | Missing, sweep_yaml: str | Missing
+) -> ReproSection:
+    """Section 5: what the sweep ran with (pure)."""
+    sweep_text = None if isinstance(sweep_yaml, Missing) else sweep_yaml
+    sweep_missing = str(sweep_yaml) if isinstance(sweep_yaml, Missing) else None
+    if isinstance(environment, Missing):
+        empty = Table(("recorded", "value"), ())
+        return ReproSection(str(environment), empty, empty, sweep_text, sweep_missing)
+    mlflow = environment.mlflow
+    facts = [
+        ("code version", environment.code_version),
+        ("seeds", ", ".join(str(s) for s in environment.seeds) or "none recorded"),
+        ("host", environment.hostname or "unknown"),
+        ("started", environment.started_at or "unknown"),
+        ("ended", environment.ended_at or "not recorded (interrupted?)"),
+    ]
+    if mlflow:
+        facts.append(("MLflow", ", ".join(f"{k}={v}" for k, v in mlflow.items() if v)))
+    packages = tuple(
+        (name, version or "not installed") for name, version in environment.packages.items()
+    )
+    return ReproSection(
+        None,
+        Table(("recorded", "value"), tuple(facts)),
+        Table(("package", "version"), packages),
+        sweep_text,
+        sweep_missing,
+    )
+
+
+def build_figures(results: SweepResults) -> tuple[FigureRecord, ...]:
+    """The records of every plot, in the report's order (pure; fANOVA is seeded)."""
+    trials = () if isinstance(results.trials, Missing) else results.trials
+    records = [
+        figures.lr_by_reinit(trials),
+        figures.low_layer_split(trials),
+        figures.l2sp_alpha(trials),
+        figures.l2sp_layers(trials),
+        figures.default_vs_optimal(results.final),
+        figures.progress(trials, results.pruning),
+        importance_chart(trials),
+    ]
+    if isinstance(results.trials, Missing):
+        why = figures.NoData(f"no trials ({results.trials.reason})")
+        return tuple(
+            FigureRecord(r.key, r.title, "", why) if isinstance(r.data, figures.NoData) else r
+            for r in records
+        )
+    return tuple(records)
+
+
+def build_report(results: SweepResults) -> Report:
+    """The whole report as records, ready to render."""
+    name = results.name
+    trials = results.trials
+    return Report(
+        title=f"Sweep report: {name}" if name else "Sweep report",
+        source=results.source,
+        verdict=build_verdict(results),
+        evidence=build_evidence(results.analysis, name),
+        figures=build_figures(results),
+        pruning=build_pruning(results.pruning, trials),
+        trials=None if isinstance(trials, Missing) else build_trials_table(trials),
+        trials_missing=str(trials) if isinstance(trials, Missing) else None,
+        reproducibility=build_reproducibility(results.environment, results.sweep_yaml),
+    )
