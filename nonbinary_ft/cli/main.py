@@ -320,6 +320,9 @@ def k8s_render(
     k8s_dir: Annotated[
         Path | None, typer.Option(help="The kustomize tree (default: this checkout's k8s/).")
     ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="The job continues the sweep stored at sweep.storage.")
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Render the RayJob (and its ConfigMaps) that runs `nbft sweep` on SWEEP_FILE.
@@ -330,7 +333,7 @@ def k8s_render(
     from nonbinary_ft.deploy import RenderError, render_sweep
 
     try:
-        rendered = render_sweep(sweep_file, overlay=overlay, image=image, k8s_dir=k8s_dir)
+        rendered = render_sweep(sweep_file, overlay, image, k8s_dir, resume=resume)
     except RenderError as error:
         err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

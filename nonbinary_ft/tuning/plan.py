@@ -1,0 +1,313 @@
+"""The sweep plan: everything resolved and checked before Ray starts (and what --dry-run prints).
+
+:func:`plan_sweep` reads the space(s), counts the model's layers, caps the space to them,
+enumerates the grid, resolves storage and MLflow locations and estimates the cost. Every
+problem of the sweep file surfaces here as a :class:`ConfigError`, so a bad file fails in
+seconds, naming the file and the key, rather than after a cluster has started.
+
+Cost estimate (documented for --dry-run). With ``E`` epochs per trial, ``t`` the sweep file's
+``budget.epoch_time_s`` (seconds of one epoch of one trial on its resources) and ``g`` GPUs per
+trial: search epochs = trials x expected epochs per trial, where the expectation is ``E`` with
+no scheduler and, under ASHA (grace period ``q``, reduction factor ``r``), about
+``q + sum_i (rung_{i+1} - rung_i) / r^(i+1)`` with rungs at ``q r^i`` below ``E`` (a fraction
+``1/r`` of the trials passes each rung); final epochs = top_n x seeds x E. Trial-hours =
+epochs x t / 3600 and GPU-hours = trial-hours x g. Pruning by the analysis only lowers it;
+``budget.max_wall_time_s`` caps the search stage's wall time, not its GPU-hours.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nonbinary_ft.config import ExperimentConfig, SweepConfig
+from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.space import Grid, SearchSpace, dump_space
+from nonbinary_ft.tuning.sampling import (
+    constrain_space,
+    count_layers,
+    grid_points,
+    load_sweep_spaces,
+)
+
+__all__ = [
+    "DEFAULT_NUM_SAMPLES",
+    "CostEstimate",
+    "StorageLocation",
+    "SweepPlan",
+    "plan_sweep",
+    "estimate_cost",
+    "asha_expected_epochs",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NUM_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class StorageLocation:
+    """Where Ray Tune writes the sweep (what --resume restores from).
+
+    Attributes:
+        root: ``<storage.path>/<name>`` as a URI or an absolute local path.
+        local_dir: the local run folder (MLflow's default database lives here).
+        endpoint_url: the S3 endpoint for s3:// roots.
+        region: the S3 region.
+    """
+
+    root: str
+    local_dir: Path
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+    @property
+    def is_s3(self) -> bool:
+        """Whether the sweep is stored on S3."""
+        return self.root.startswith("s3://")
+
+    def experiment_uri(self, stage: str) -> str:
+        """The URI of one stage's Ray Tune experiment ('search' or 'final')."""
+        return f"{self.root}/{stage}"
+
+    def ray_storage(self) -> tuple[str, Any]:
+        """``(storage_path, storage_filesystem)`` for ``ray.tune.RunConfig``.
+
+        On S3 the filesystem is built with the explicit endpoint and the path loses its scheme
+        (Ray expects a prefix-stripped path with a custom filesystem).
+        """
+        if not self.is_s3:
+            return self.root, None
+        import pyarrow.fs
+
+        endpoint = self.endpoint_url or ""
+        scheme, _, host = endpoint.rpartition("://")
+        # pyarrow takes the transport apart from the host (it defaults to https).
+        filesystem = pyarrow.fs.S3FileSystem(
+            endpoint_override=host, scheme=scheme or "https", region=self.region
+        )
+        return self.root.removeprefix("s3://"), filesystem
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig) -> StorageLocation:
+        """Resolve ``sweep.storage`` for the experiment ``config.name``."""
+        storage = config.sweep.storage
+        path = storage.path.removeprefix("file://")
+        if path.startswith("s3://"):
+            return cls(
+                f"{path.rstrip('/')}/{config.name}",
+                (Path("runs") / config.name).resolve(),
+                storage.endpoint_url,
+                storage.region,
+            )
+        local = (Path(path).expanduser() / config.name).resolve()
+        return cls(str(local), local)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The --dry-run estimate (see the module docstring for the formula)."""
+
+    search_trials: int
+    expected_epochs_per_trial: float
+    final_trials: int
+    epochs_per_trial: int
+    epoch_time_s: float
+    gpus_per_trial: float
+    trial_hours: float
+    gpu_hours: float
+    max_wall_time_s: float | None
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep, resolved and checked; nothing started.
+
+    Attributes:
+        name: the experiment name.
+        source: the sweep file.
+        model_name: the backbone.
+        num_layers: its layer count L.
+        algorithm: 'tpe', 'random' or 'grid'.
+        spaces: the spaces, capped to the model.
+        grid: the grid points (algorithm 'grid'), else None.
+        dropped_grid_points: grid combinations dropped (invalid for L, or repeated).
+        num_trials: trials of the search stage (at most, when the policy prunes samples).
+        resources: per trial, as Ray names them ({'CPU': ..., 'GPU': ...}).
+        storage: where Ray writes.
+        tracking_uri: MLflow tracking URI.
+        mlflow_experiment: MLflow experiment name.
+        cost: the estimate.
+    """
+
+    name: str
+    source: str | None
+    model_name: str
+    num_layers: int
+    algorithm: str
+    spaces: tuple[SearchSpace, ...]
+    grid: tuple[dict[str, Any], ...] | None
+    dropped_grid_points: int
+    num_trials: int
+    resources: dict[str, float]
+    storage: StorageLocation
+    tracking_uri: str
+    mlflow_experiment: str
+    cost: CostEstimate
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def sweep_key(self) -> str:
+        """The sweep's identity: its search experiment's URI (stable across --resume)."""
+        return self.storage.experiment_uri("search")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (what ``nbft sweep --dry-run --json`` prints)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "model": self.model_name,
+            "num_layers": self.num_layers,
+            "algorithm": self.algorithm,
+            "spaces": [space.model_dump(mode="json") for space in self.spaces],
+            "num_trials": self.num_trials,
+            "grid_points": list(self.grid) if self.grid is not None else None,
+            "dropped_grid_points": self.dropped_grid_points,
+            "resources_per_trial": self.resources,
+            "storage": self.storage.root,
+            "mlflow": {"tracking_uri": self.tracking_uri, "experiment": self.mlflow_experiment},
+            "estimate": asdict(self.cost),
+            "notes": list(self.notes),
+        }
+
+    def spaces_yaml(self) -> str:
+        """The resolved spaces as YAML, one document per space."""
+        return "---\n".join(dump_space(space) for space in self.spaces)
+
+
+def asha_expected_epochs(epochs: int, grace_period: int, reduction_factor: float) -> float:
+    """The expected epochs of one trial under ASHA (see the module docstring).
+
+    Args:
+        epochs: the full training length (ASHA's max_t).
+        grace_period: epochs before the first rung.
+        reduction_factor: about 1/reduction_factor of the trials pass each rung.
+    """
+    rungs = []
+    rung = float(grace_period)
+    while rung < epochs:
+        rungs.append(rung)
+        rung *= reduction_factor
+    if not rungs:
+        return float(epochs)
+    expected = rungs[0]
+    bounds = [*rungs[1:], float(epochs)]
+    for index, (low, high) in enumerate(zip(rungs, bounds, strict=True)):
+        expected += (high - low) / reduction_factor ** (index + 1)
+    return expected
+
+
+def estimate_cost(config: ExperimentConfig, num_trials: int) -> CostEstimate:
+    """Estimate the trial-hours and GPU-hours of a sweep (formula: the module docstring)."""
+    sweep: SweepConfig = config.sweep
+    epochs = config.train.epochs
+    if sweep.scheduler.kind == "asha":
+        per_trial = asha_expected_epochs(
+            epochs, sweep.scheduler.grace_period, sweep.scheduler.reduction_factor
+        )
+    else:
+        per_trial = float(epochs)
+    final_trials = sweep.final.top_n * len(sweep.final.seeds)
+    total_epochs = num_trials * per_trial + final_trials * epochs
+    trial_hours = total_epochs * sweep.budget.epoch_time_s / 3600
+    return CostEstimate(
+        search_trials=num_trials,
+        expected_epochs_per_trial=round(per_trial, 3),
+        final_trials=final_trials,
+        epochs_per_trial=epochs,
+        epoch_time_s=sweep.budget.epoch_time_s,
+        gpus_per_trial=sweep.resources.gpus,
+        trial_hours=round(trial_hours, 3),
+        gpu_hours=round(trial_hours * sweep.resources.gpus, 3),
+        max_wall_time_s=sweep.budget.max_wall_time_s,
+    )
+
+
+def _default_tracking_uri(storage: StorageLocation) -> str:
+    return f"sqlite:///{storage.local_dir / 'mlflow.db'}"
+
+
+def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> SweepPlan:
+    """Resolve and check a sweep without starting anything.
+
+    Args:
+        config: the validated sweep file.
+        source: its path (relative space paths are looked up next to it; errors name it).
+
+    Raises:
+        ConfigError: no space, a missing space file, an invalid or impossible range for the
+            model, a grid with search 'tpe'/'random', a range with search 'grid', an ASHA
+            grace period longer than training, or an unknown model.
+    """
+    sweep = config.sweep
+    where = str(source) if source is not None else None
+    sources = load_sweep_spaces(config, source)
+    if sweep.scheduler.kind == "asha" and sweep.scheduler.grace_period > config.train.epochs:
+        raise ConfigError(
+            "sweep.scheduler.grace_period",
+            f"at most train.epochs ({config.train.epochs})",
+            sweep.scheduler.grace_period,
+            source=where,
+        )
+    num_layers = count_layers(config.model)
+    capped = [
+        constrain_space(item, num_layers, config.settings, config.model.name) for item in sources
+    ]
+    grid: tuple[dict[str, Any], ...] | None = None
+    dropped = 0
+    if sweep.search.algorithm == "grid":
+        points, dropped = grid_points(
+            zip(sources, capped, strict=True), num_layers, config.settings
+        )
+        grid = tuple(points)
+        num_trials = len(points)
+    else:
+        for item, space in zip(sources, capped, strict=True):
+            for name, distribution in space.parameters.items():
+                if isinstance(distribution, Grid):
+                    raise ConfigError(
+                        item.field(name),
+                        f"a range, a choice or a fixed value with search.algorithm "
+                        f"'{sweep.search.algorithm}' (only 'grid' runs grids)",
+                        "grid",
+                        source=item.source,
+                    )
+        num_trials = sweep.budget.num_samples or DEFAULT_NUM_SAMPLES
+    storage = StorageLocation.from_config(config)
+    resources = {"CPU": sweep.resources.cpus, "GPU": sweep.resources.gpus}
+    notes = []
+    if dropped:
+        notes.append(
+            f"{dropped} grid combinations dropped (invalid for {num_layers} layers, or repeated)"
+        )
+    if sweep.scheduler.kind == "asha":
+        notes.append("ASHA stops trials early: the search estimate is an expectation")
+    return SweepPlan(
+        name=config.name,
+        source=where,
+        model_name=config.model.name,
+        num_layers=num_layers,
+        algorithm=sweep.search.algorithm,
+        spaces=tuple(capped),
+        grid=grid,
+        dropped_grid_points=dropped,
+        num_trials=num_trials,
+        resources=resources,
+        storage=storage,
+        tracking_uri=sweep.mlflow.tracking_uri or _default_tracking_uri(storage),
+        mlflow_experiment=sweep.mlflow.experiment or config.name,
+        cost=estimate_cost(config, num_trials),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,389 @@
+"""From a search-space file to valid trial settings for one model.
+
+A space (:mod:`nonbinary_ft.space`) does not know the model; the constraints between the layer
+settings do (k <= L-1; n, m <= L-k; ``lr_low`` needed when n > 0). This module makes every
+config valid *before* a trial starts:
+
+- :func:`constrain_space` caps the layer ranges to what the model allows, and rejects a range
+  that no valid value is left in (an "impossible range") with the parameter's path;
+- :class:`ConstrainedSpace` is an Optuna define-by-run space that samples k first, then n and
+  m within ``L - k``; every config it returns passes ``TrialSettings.check_against(L)``;
+- :func:`grid_points` enumerates the grids (the paper's figures), dropping the combinations
+  that break a constraint and the duplicates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nonbinary_ft.config import ExperimentConfig, ModelConfig, TrialSettings
+from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.space import (
+    Choice,
+    Distribution,
+    Fixed,
+    FloatRange,
+    Grid,
+    IntRange,
+    SearchSpace,
+    load_space,
+    parse_space,
+)
+
+__all__ = [
+    "SpaceSource",
+    "ConstrainedSpace",
+    "load_sweep_spaces",
+    "count_layers",
+    "constrain_space",
+    "grid_points",
+    "make_valid",
+]
+
+logger = logging.getLogger(__name__)
+
+LAYER_SETTINGS = ("reinit_layers", "low_layers", "l2sp_layers")
+
+
+@dataclass(frozen=True)
+class SpaceSource:
+    """A search space and where it came from (for error messages).
+
+    Attributes:
+        space: the parsed space.
+        source: the file it was read from (the space file, or the sweep file if inline).
+        prefix: the field path of the space inside ``source`` ('' for a space file).
+    """
+
+    space: SearchSpace
+    source: str | None
+    prefix: str
+
+    def field(self, name: str) -> str:
+        """The dotted path of a parameter, as the user wrote it."""
+        return ".".join(part for part in (self.prefix, "parameters", name) if part)
+
+
+def load_sweep_spaces(config: ExperimentConfig, source: str | Path | None) -> list[SpaceSource]:
+    """Read the sweep's space(s): a path, an inline mapping, or a list of them.
+
+    Relative paths are looked up next to the sweep file first, then in the working directory.
+
+    Raises:
+        ConfigError: no space given, a file that does not exist, or an invalid space.
+    """
+    raw = config.sweep.space
+    where = str(source) if source is not None else None
+    if raw is None:
+        raise ConfigError(
+            "sweep.space",
+            "a search space: a path such as search_spaces/paper_full.yaml, or an inline "
+            "mapping with 'name' and 'parameters'",
+            source=where,
+        )
+    items = raw if isinstance(raw, list) else [raw]
+    spaces = []
+    for index, item in enumerate(items):
+        prefix = "sweep.space" + (f".{index}" if isinstance(raw, list) else "")
+        if isinstance(item, str):
+            path = _find_space_file(item, source, prefix)
+            spaces.append(SpaceSource(load_space(path), str(path), ""))
+        else:
+            spaces.append(SpaceSource(parse_space(item, where, prefix), where, prefix))
+    return spaces
+
+
+def _find_space_file(name: str, source: str | Path | None, field: str) -> Path:
+    path = Path(name).expanduser()
+    candidates = [path] if path.is_absolute() else []
+    if not path.is_absolute():
+        if source is not None:
+            candidates.append(Path(source).resolve().parent / path)
+        candidates.append(Path.cwd() / path)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = " or ".join(str(c) for c in candidates)
+    raise ConfigError(
+        field, f"an existing search-space file (looked for {looked})", name, source=source
+    )
+
+
+def count_layers(model: ModelConfig) -> int:
+    """The number of layers L of the model (built with random weights: no download).
+
+    Raises:
+        ConfigError: an unknown model name.
+    """
+    # Imported here: building models pulls in timm and torch, which --help should not pay for.
+    from nonbinary_ft.models.layers import build_layer_map
+    from nonbinary_ft.models.loading import create_backbone
+
+    skeleton = model.model_copy(update={"pretrained": "none", "checkpoint": None})
+    return len(build_layer_map(create_backbone(skeleton, None), model.name))
+
+
+def _check_value(name: str, value: Any, where: SpaceSource) -> None:
+    """Validate one value of a distribution against the setting's own constraints."""
+    probe: dict[str, Any] = {name: value}
+    if name == "low_layers":
+        probe["lr_low"] = 1.0  # the lr_low rule is checked for the space as a whole
+    try:
+        TrialSettings.model_validate(probe)
+    except ValidationError as error:
+        first = error.errors()[0]
+        expected = str(first["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+        raise ConfigError(where.field(name), expected, value, source=where.source) from None
+
+
+def _representatives(distribution: Distribution) -> list[Any]:
+    if isinstance(distribution, FloatRange | IntRange):
+        return [distribution.low, distribution.high]
+    if isinstance(distribution, Choice | Grid):
+        return list(distribution.values)
+    return [distribution.value]
+
+
+def _int_values(distribution: Distribution | None, default: Any) -> list[int]:
+    """The integer values a layer setting can take (ranges: their bounds)."""
+    if distribution is None:
+        values: Iterable[Any] = [default]
+    elif isinstance(distribution, IntRange):
+        values = [distribution.low, distribution.high]
+    else:
+        values = _representatives(distribution)
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _cap(distribution: Distribution, cap: int, where: SpaceSource, name: str, why: str):
+    """Cap an integer distribution at ``cap``; error when no value is left."""
+
+    def impossible(got: Any) -> ConfigError:
+        return ConfigError(where.field(name), f"at most {cap} ({why})", got, source=where.source)
+
+    if isinstance(distribution, IntRange):
+        if distribution.low > cap:
+            raise impossible(f"low {distribution.low}")
+        return distribution.model_copy(update={"high": min(distribution.high, cap)})
+    if isinstance(distribution, Choice | Grid):
+        kept = [v for v in distribution.values if not isinstance(v, int) or v <= cap]
+        if not kept:
+            raise impossible(list(distribution.values))
+        return distribution.model_copy(update={"values": kept})
+    value = distribution.value if isinstance(distribution, Fixed) else None
+    if isinstance(value, int) and value > cap:
+        raise impossible(value)
+    return distribution
+
+
+def constrain_space(
+    where: SpaceSource, num_layers: int, base: TrialSettings, model_name: str = "the model"
+) -> SearchSpace:
+    """Validate a space against the setting types and cap its layer ranges to the model.
+
+    Args:
+        where: the space and where it came from.
+        num_layers: the model's layer count L.
+        base: the sweep file's settings, which fill the settings the space leaves out.
+        model_name: shown in errors.
+
+    Returns:
+        The same space with k capped at its largest valid value and n, m at L - (smallest k).
+
+    Raises:
+        ConfigError: a value of the wrong type or out of the setting's bounds, a float range on
+            a layer count, a range with no valid value for this model, or low_layers able to
+            exceed 0 with no lr_low anywhere.
+    """
+    params = dict(where.space.parameters)
+    for name, distribution in params.items():
+        if name in LAYER_SETTINGS and isinstance(distribution, FloatRange):
+            raise ConfigError(
+                where.field(name),
+                "an int range, a choice, a grid or a fixed value (it counts layers)",
+                "a float range",
+                source=where.source,
+            )
+        for value in _representatives(distribution):
+            _check_value(name, value, where)
+
+    size = f"{model_name} has {num_layers} layers"
+    n_min = min(_int_values(params.get("low_layers"), base.low_layers), default=0)
+    m_min = min(_int_values(params.get("l2sp_layers"), base.l2sp_layers), default=0)
+    k_cap = min(num_layers - 1, num_layers - n_min, num_layers - m_min)
+    k_why = f"{size}; k <= L-1, and n, m <= L-k with n >= {n_min}, m >= {m_min}"
+    if "reinit_layers" in params:
+        params["reinit_layers"] = _cap(
+            params["reinit_layers"], k_cap, where, "reinit_layers", k_why
+        )
+    elif base.reinit_layers > k_cap:
+        raise ConfigError(
+            "settings.reinit_layers", f"at most {k_cap} ({k_why})", base.reinit_layers
+        )
+    k_min = min(_int_values(params.get("reinit_layers"), base.reinit_layers))
+    for name in ("low_layers", "l2sp_layers"):
+        if name in params:
+            why = f"{size}; at most L - k with k >= {k_min}"
+            params[name] = _cap(params[name], num_layers - k_min, where, name, why)
+
+    n_max = max(_int_values(params.get("low_layers"), base.low_layers), default=0)
+    if n_max > 0 and "lr_low" not in params and base.lr_low is None:
+        raise ConfigError(
+            where.field("lr_low"),
+            "a distribution (or settings.lr_low), because low_layers can be above 0",
+            source=where.source,
+        )
+    return where.space.model_copy(update={"parameters": params})
+
+
+def make_valid(settings: dict[str, Any], num_layers: int, base: TrialSettings) -> dict[str, Any]:
+    """Complete a sampled config with the base settings and clamp n, m into L - k.
+
+    Returns:
+        The full settings (every TrialSettings field), valid for the model.
+
+    Raises:
+        ConfigError: the config cannot be made valid (an lr_low is missing).
+    """
+    merged = {**base.model_dump(), **settings}
+    k = min(max(int(merged["reinit_layers"]), 1), num_layers - 1)
+    merged["reinit_layers"] = k
+    merged["low_layers"] = min(int(merged["low_layers"]), num_layers - k)
+    if merged["l2sp_layers"] != "all":
+        merged["l2sp_layers"] = min(int(merged["l2sp_layers"]), num_layers - k)
+    try:
+        valid = TrialSettings.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError("sampled settings", str(error.errors()[0]["msg"]), merged) from None
+    valid.check_against(num_layers)
+    return valid.model_dump()
+
+
+class ConstrainedSpace:
+    """An Optuna define-by-run space over one (capped) search space, valid by construction.
+
+    Args:
+        space: a space returned by :func:`constrain_space`.
+        num_layers: the model's layer count L.
+        base: the settings the space leaves out.
+
+    Raises:
+        ValueError: the space holds a grid (the sweep plan rejects those with a ConfigError
+            first: only search 'grid' enumerates grids).
+    """
+
+    def __init__(self, space: SearchSpace, num_layers: int, base: TrialSettings) -> None:
+        grids = [n for n, d in space.parameters.items() if isinstance(d, Grid)]
+        if grids:
+            raise ValueError(f"grids {grids} cannot be sampled; use search 'grid'")
+        self.space = space
+        self.num_layers = num_layers
+        self.base = base
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        """Sample one config on an ``optuna.Trial`` (k first, then n and m within L - k)."""
+        params = self.space.parameters
+        sampled: dict[str, Any] = {}
+        k = self.base.reinit_layers
+        if "reinit_layers" in params:
+            k = self._suggest(trial, "reinit_layers", params["reinit_layers"], self.num_layers - 1)
+            sampled["reinit_layers"] = k
+        for name, distribution in params.items():
+            if name == "reinit_layers":
+                continue
+            cap = self.num_layers - k if name in LAYER_SETTINGS else None
+            sampled[name] = self._suggest(trial, name, distribution, cap)
+        return make_valid(sampled, self.num_layers, self.base)
+
+    @staticmethod
+    def _suggest(trial: Any, name: str, distribution: Distribution, cap: int | None) -> Any:
+        if isinstance(distribution, FloatRange):
+            return trial.suggest_float(
+                name, distribution.low, distribution.high, log=distribution.log
+            )
+        if isinstance(distribution, IntRange):
+            high = distribution.high if cap is None else min(distribution.high, cap)
+            # Optuna wants high on the step grid; n's cap moves with k, so snap it down.
+            high = distribution.low + (high - distribution.low) // distribution.step * (
+                distribution.step
+            )
+            return trial.suggest_int(name, distribution.low, high, step=distribution.step)
+        if isinstance(distribution, Choice):
+            # Optuna needs the same choices in every trial, so a value above the cap is
+            # clamped afterwards (to L - k, which is what 'all' means for m).
+            value = trial.suggest_categorical(name, list(distribution.values))
+            if cap is not None and isinstance(value, int) and value > cap:
+                value = cap
+            return value
+        if isinstance(distribution, Fixed):
+            return distribution.value
+        raise TypeError(f"cannot sample {type(distribution).__name__}")  # pragma: no cover
+
+
+def grid_points(
+    spaces: Iterable[tuple[SpaceSource, SearchSpace]], num_layers: int, base: TrialSettings
+) -> tuple[list[dict[str, Any]], int]:
+    """Every valid, distinct point of the spaces' grids, in order (space after space).
+
+    Args:
+        spaces: (where it came from, the capped space) pairs.
+        num_layers: the model's layer count L.
+        base: the settings the spaces leave out.
+
+    Returns:
+        The full settings of each point, and how many combinations were dropped because they
+        break a constraint (n or m above L - k) or repeat an earlier point.
+
+    Raises:
+        ConfigError: a parameter that is not a grid or fixed value, or no valid point at all.
+    """
+    points: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+    dropped = 0
+    for where, space in spaces:
+        names, axes = [], []
+        for name, distribution in space.parameters.items():
+            if isinstance(distribution, Grid):
+                names.append(name)
+                axes.append(list(distribution.values))
+            elif isinstance(distribution, Fixed):
+                names.append(name)
+                axes.append([distribution.value])
+            else:
+                raise ConfigError(
+                    where.field(name),
+                    "a 'grid' or 'fixed' distribution with search.algorithm 'grid'",
+                    distribution.type,
+                    source=where.source,
+                )
+        for combination in itertools.product(*axes):
+            merged = {**base.model_dump(), **dict(zip(names, combination, strict=True))}
+            try:
+                settings = TrialSettings.model_validate(merged)
+                settings.check_against(num_layers)
+            except (ValidationError, ConfigError):
+                dropped += 1
+                continue
+            point = settings.model_dump()
+            key = tuple(sorted((k, repr(v)) for k, v in point.items()))
+            if key in seen:
+                dropped += 1
+                continue
+            seen.add(key)
+            points.append(point)
+    if not points:
+        raise ConfigError(
+            "sweep.space",
+            f"grids with at least one combination valid for a model of {num_layers} layers",
+            f"{dropped} combinations, none valid",
+        )
+    if dropped:
+        logger.info("grid: %d combinations dropped (out of range or repeated)", dropped)
+    return points, dropped

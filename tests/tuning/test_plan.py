@@ -1,0 +1,112 @@
+"""The sweep plan (--dry-run): spaces from files, trial counts, resources and the estimate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from nonbinary_ft.config import ExperimentConfig, load_config
+from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.tuning.orchestrate import TrialSummary, _final_points, ensemble_accuracy
+from nonbinary_ft.tuning.plan import StorageLocation, asha_expected_epochs, plan_sweep
+
+GRID = {"name": "g", "parameters": {"lr_high": {"type": "grid", "values": [0.01, 0.02, 0.03]}}}
+
+
+def test_asha_expected_epochs():
+    assert asha_expected_epochs(4, 1, 3) == pytest.approx(1 + 2 / 3 + 1 / 9)
+    assert asha_expected_epochs(2, 2, 3) == 2.0  # no rung below the end: every epoch runs
+
+
+def test_grid_plan_counts_trials_resources_and_gpu_hours(tmp_path, make_config):
+    config = make_config(
+        tmp_path,
+        space=GRID,
+        search={"algorithm": "grid"},
+        scheduler={"kind": "none"},
+        resources={"cpus": 2, "gpus": 0.5},
+        budget={"epoch_time_s": 90},
+        final={"top_n": 2, "seeds": [0, 1, 2]},
+    )
+    plan = plan_sweep(config, None)
+    assert plan.num_layers == 6 and plan.num_trials == 3 and len(plan.grid) == 3
+    assert plan.resources == {"CPU": 2.0, "GPU": 0.5}
+    # (3 search + 2 x 3 final trials) x 2 epochs x 90 s x 0.5 GPU
+    assert plan.cost.trial_hours == pytest.approx(9 * 2 * 90 / 3600)
+    assert plan.cost.gpu_hours == pytest.approx(9 * 2 * 90 / 3600 * 0.5)
+    assert plan.tracking_uri == f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'mlflow.db'}"
+
+
+def test_space_file_is_found_next_to_the_sweep_file(tmp_path, make_document):
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "g.yaml").write_text(yaml.safe_dump(GRID))
+    sweep_file = tmp_path / "sweep.yaml"
+    document = make_document(tmp_path, space="spaces/g.yaml", search={"algorithm": "grid"})
+    sweep_file.write_text(yaml.safe_dump(document))
+    assert plan_sweep(load_config(sweep_file), sweep_file).num_trials == 3
+
+
+@pytest.mark.parametrize(
+    ("sweep", "field"),
+    [
+        ({}, "sweep.space"),
+        ({"space": "nowhere.yaml"}, "sweep.space"),
+        ({"space": GRID}, "sweep.space.parameters.lr_high"),  # a grid with search 'tpe'
+        (
+            {"space": GRID, "search": {"algorithm": "grid"}, "scheduler": {"grace_period": 5}},
+            "sweep.scheduler.grace_period",
+        ),
+    ],
+)
+def test_plan_errors_name_the_key(tmp_path, make_config, sweep, field):
+    with pytest.raises(ConfigError) as caught:
+        plan_sweep(make_config(tmp_path, **sweep), tmp_path / "sweep.yaml")
+    assert caught.value.field == field
+
+
+def test_s3_storage_uses_an_explicit_endpoint(tmp_path, make_config):
+    config = make_config(
+        tmp_path,
+        space=GRID,
+        storage={"path": "s3://bucket/sweeps", "endpoint_url": "http://minio:9000"},
+    )
+    storage = StorageLocation.from_config(config)
+    assert storage.experiment_uri("search") == "s3://bucket/sweeps/tiny/search"
+    path, filesystem = storage.ray_storage()
+    assert path == "bucket/sweeps/tiny" and type(filesystem).__name__ == "S3FileSystem"
+    assert storage.local_dir.name == "tiny"  # MLflow's default database stays local
+    with pytest.raises(ValidationError, match="endpoint_url"):
+        ExperimentConfig.model_validate(
+            {**config.model_dump(mode="json"), "sweep": {"storage": {"path": "s3://b/p"}}}
+        )
+
+
+def test_ensemble_averages_the_softmax_of_the_seed_models():
+    labels = np.array([0, 1, 1])
+    first = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])  # 2/3 right
+    second = np.array([[0.6, 0.4], [0.1, 0.9], [0.7, 0.3]])  # 2/3 right
+    assert ensemble_accuracy([first, second], labels) == 1.0  # the average gets all three
+    with pytest.raises(ValueError):
+        ensemble_accuracy([first[:2], second], labels)
+
+
+def test_final_runs_take_distinct_top_settings_with_every_seed():
+    def trial(trial_id, lr, val, status="completed"):
+        return TrialSummary(trial_id, "search", {"lr_high": lr}, status, 2, val)
+
+    trials = [
+        trial("a", 0.1, 0.5),
+        trial("b", 0.2, 0.9),
+        trial("c", 0.2, 0.8),
+        trial("d", 0.3, 0.7),
+        trial("e", 0.4, 0.99, "pruned"),
+    ]
+    points = _final_points(trials, 2, (0, 1))
+    assert [(p["lr_high"], p["train_seed"], p["final_rank"]) for p in points] == [
+        (0.2, 0, 1),
+        (0.2, 1, 1),
+        (0.3, 0, 2),
+        (0.3, 1, 2),
+    ]

@@ -1,0 +1,174 @@
+"""The pruning plug: a policy object, the searcher and scheduler wrappers that obey it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
+
+from nonbinary_ft.config import TrialSettings
+from nonbinary_ft.space import parse_space
+from nonbinary_ft.tuning import live
+from nonbinary_ft.tuning.pruning import (
+    PruneStampCallback,
+    PruningPolicy,
+    PruningScheduler,
+    PruningSearcher,
+)
+from nonbinary_ft.tuning.sampling import ConstrainedSpace
+from nonbinary_ft.tuning.search import GridSearcher
+
+KEY = "test://sweep"
+
+
+class HighLrRuledOut(PruningPolicy):
+    """A rule-based policy: learning rates of 0.1 and above are ruled out."""
+
+    def __init__(self) -> None:
+        self.observed: list[str] = []
+
+    def observe(self, trial_id: str, settings: Mapping[str, Any], metrics: Mapping[str, Any]):
+        self.observed.append(trial_id)
+
+    def rules_out(self, settings: Mapping[str, Any]) -> str | None:
+        return "lr_high >= 0.1 fits poorly" if settings["lr_high"] >= 0.1 else None
+
+
+class ListSearcher(Searcher):
+    """Suggests fixed configs and remembers what it was told."""
+
+    def __init__(self, configs: list[dict]) -> None:
+        super().__init__(metric="val_accuracy", mode="max")
+        self.configs = list(configs)
+        self.completed: list[tuple[str, Any, bool]] = []
+        self.results: list[str] = []
+
+    def suggest(self, trial_id: str):
+        return self.configs.pop(0) if self.configs else Searcher.FINISHED
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.results.append(trial_id)
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        self.completed.append((trial_id, result, error))
+
+
+@pytest.fixture
+def sweep_live():
+    policy = HighLrRuledOut()
+    yield live.register(KEY, policy=policy)
+    live.unregister(KEY)
+
+
+def test_searcher_skips_ruled_out_suggestions_and_records_why(sweep_live):
+    inner = ListSearcher([{"lr_high": 0.5}, {"lr_high": 0.2}, {"lr_high": 0.01}])
+    searcher = PruningSearcher(inner, KEY)
+    assert searcher.suggest("t1") == {"lr_high": 0.01}
+    kinds = [(d.kind, d.settings["lr_high"], d.trial_id) for d in sweep_live.decisions]
+    assert kinds == [("pruned_sample", 0.5, None), ("pruned_sample", 0.2, None)]
+    assert all(d.reason == "lr_high >= 0.1 fits poorly" for d in sweep_live.decisions)
+    # The inner searcher heard of both as pruned (no result, no error) under their own ids.
+    assert inner.completed == [("t1", None, False), ("t1~1", None, False)]
+    # Ray's id for the trial maps onto the inner searcher's id for it.
+    searcher.on_trial_result("t1", {"val_accuracy": 0.5})
+    searcher.on_trial_complete("t1", {"val_accuracy": 0.5})
+    assert inner.results == ["t1~2"] and inner.completed[-1][0] == "t1~2"
+
+
+def test_searcher_gives_up_when_every_draw_is_ruled_out(sweep_live):
+    searcher = PruningSearcher(ListSearcher([{"lr_high": 1.0}] * 5), KEY, max_draws=3)
+    assert searcher.suggest("t1") == Searcher.FINISHED
+    assert len(sweep_live.decisions) == 3
+
+
+def test_searcher_state_round_trip(sweep_live):
+    searcher = PruningSearcher(ListSearcher([{"lr_high": 0.5}, {"lr_high": 0.01}]), KEY)
+    searcher.suggest("t1")
+    other = PruningSearcher(ListSearcher([]), KEY)
+    other.set_state(searcher.get_state())
+    other.on_trial_complete("t1", {"val_accuracy": 1.0})
+    assert other.searcher.completed == [("t1~1", {"val_accuracy": 1.0}, False)]
+
+
+def test_without_a_policy_nothing_is_pruned():
+    searcher = PruningSearcher(ListSearcher([{"lr_high": 0.5}]), "unregistered://key")
+    assert searcher.suggest("t1") == {"lr_high": 0.5}
+
+
+def test_pruned_optuna_suggestions_are_told_to_optuna_as_pruned(sweep_live):
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = parse_space(
+        {"name": "lr", "parameters": {"lr_high": {"type": "choice", "values": [0.5, 0.01]}}}
+    )
+    inner = OptunaSearch(
+        space=ConstrainedSpace(space, 6, TrialSettings()),
+        metric="val_accuracy",
+        mode="max",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    searcher = PruningSearcher(inner, KEY)
+    for index in range(4):
+        assert searcher.suggest(f"t{index}")["lr_high"] == 0.01
+    states = [trial.state for trial in inner._ot_study.trials]
+    assert states.count(optuna.trial.TrialState.PRUNED) == len(sweep_live.decisions) > 0
+
+
+def _trial(trial_id: str, lr: float, status: str = "RUNNING"):
+    return SimpleNamespace(trial_id=trial_id, config={"lr_high": lr}, status=status, last_result={})
+
+
+def test_scheduler_stops_running_trials_in_a_ruled_out_region(sweep_live):
+    scheduler = PruningScheduler(FIFOScheduler(), KEY)
+    running = {"epoch": 1, "status": "running", "val_accuracy": 0.3}
+    assert scheduler.on_trial_result(None, _trial("a", 0.01), running) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, _trial("b", 0.5), running) == TrialScheduler.STOP
+    # a trial's last epoch is already paid for: never pruned
+    last = {"epoch": 2, "status": "completed", "done": True, "val_accuracy": 0.3}
+    assert scheduler.on_trial_result(None, _trial("c", 0.5), last) == TrialScheduler.CONTINUE
+    assert sweep_live.policy.observed == ["a", "b", "c"]
+    (decision,) = sweep_live.decisions
+    assert (decision.kind, decision.trial_id, decision.epoch) == ("pruned_trial", "b", 1)
+
+
+def test_scheduler_records_the_inner_schedulers_early_stops(sweep_live):
+    class AlwaysStop(FIFOScheduler):
+        def on_trial_result(self, tune_controller, trial, result):
+            return TrialScheduler.STOP
+
+    scheduler = PruningScheduler(AlwaysStop(), KEY)
+    result = {"epoch": 1, "status": "running", "val_accuracy": 0.3}
+    assert scheduler.on_trial_result(None, _trial("a", 0.01), result) == TrialScheduler.STOP
+    (decision,) = sweep_live.decisions
+    assert decision.kind == "early_stopped" and "AlwaysStop" in decision.reason
+
+
+def test_stamp_marks_the_result_that_stopped_the_trial(sweep_live):
+    scheduler = PruningScheduler(FIFOScheduler(), KEY)
+    trial = _trial("b", 0.5)
+    result = {"epoch": 1, "status": "running", "val_accuracy": 0.3}
+    scheduler.on_trial_result(None, trial, dict(result))
+    PruneStampCallback(KEY).on_trial_result(0, [trial], trial, result)
+    assert result["status"] == "pruned" and result["prune_reason"] == "lr_high >= 0.1 fits poorly"
+    other = {"epoch": 1, "status": "running"}
+    PruneStampCallback(KEY).on_trial_result(0, [], _trial("a", 0.01), other)
+    assert other["status"] == "running"
+
+
+def test_grid_searcher_resumes_where_it_stopped(tmp_path):
+    grid = GridSearcher([{"lr_high": 0.1}, {"lr_high": 0.2}, {"lr_high": 0.3}])
+    assert grid.suggest("a") == {"lr_high": 0.1}
+    grid.save(str(tmp_path / "grid.pkl"))
+    restored = GridSearcher([])
+    restored.restore(str(tmp_path / "grid.pkl"))
+    assert [restored.suggest(t) for t in "bcd"] == [
+        {"lr_high": 0.2},
+        {"lr_high": 0.3},
+        Searcher.FINISHED,
+    ]

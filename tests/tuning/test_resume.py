@@ -1,0 +1,118 @@
+"""Resume: the driver (``nbft sweep``) is killed with SIGKILL mid-sweep, then ``--resume``d.
+
+The driver runs as a subprocess connected to the tests' cluster through RAY_ADDRESS, as on a
+KubeRay cluster; the cluster outlives it. The sweep completes, no trial trains an epoch twice
+(finished trials are not re-run), and MLflow holds exactly one parent run and one child run
+per trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def _nbft(*args: str, cwd: Path) -> list[str]:
+    return [sys.executable, "-m", "nonbinary_ft.cli.main", *args]
+
+
+def _env(address: str) -> dict[str, str]:
+    return {**os.environ, "RAY_ADDRESS": address}
+
+
+def _finished_trials(search: Path) -> dict[str, int]:
+    """Trial folders whose result.json already holds the final epoch: id -> result lines."""
+    finished = {}
+    for results in search.glob("*/result.json"):
+        lines = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+        if any(line.get("done") for line in lines):
+            finished[results.parent.name] = len(lines)
+    return finished
+
+
+def test_killed_driver_resumes_without_rerunning_or_duplicating(
+    ray_cluster, tmp_path, make_document
+):
+    document = make_document(
+        tmp_path,
+        "resume",
+        space={
+            "name": "lrs",
+            "parameters": {"lr_high": {"type": "grid", "values": [0.01, 0.02, 0.03, 0.04]}},
+        },
+        search={"algorithm": "grid"},
+        scheduler={"kind": "none"},
+        resources={"cpus": 1, "max_concurrent": 1},  # one at a time: the kill lands mid-sweep
+        final={"top_n": 1, "seeds": [0]},
+    )
+    sweep_file = tmp_path / "resume.yaml"
+    sweep_file.write_text(yaml.safe_dump(document))
+    search = tmp_path / "runs" / "resume" / "search"
+
+    driver = subprocess.Popen(
+        _nbft("sweep", str(sweep_file), "--json", cwd=tmp_path),
+        cwd=tmp_path,
+        env=_env(ray_cluster.address),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, killed as a whole
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not _finished_trials(search) and time.monotonic() < deadline:
+            assert driver.poll() is None, "the sweep ended before it could be interrupted"
+            time.sleep(0.25)
+        finished_before = _finished_trials(search)
+        assert finished_before, "no trial finished within the time limit"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert not (tmp_path / "runs" / "resume" / "final").exists()  # killed mid-search
+
+    resumed = subprocess.run(
+        _nbft("sweep", str(sweep_file), "--resume", "--json", cwd=tmp_path),
+        cwd=tmp_path,
+        env=_env(ray_cluster.address),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout)
+
+    trials = summary["trials"]
+    assert summary["counts"] == {"completed": 4}
+    assert sorted(t["settings"]["lr_high"] for t in trials) == [0.01, 0.02, 0.03, 0.04]
+    ids = {t["trial_id"] for t in trials}
+    assert set(finished_before) <= ids  # the finished trials kept their identity
+    for trial_id in ids:
+        lines = [json.loads(line) for line in (search / trial_id / "result.json").open()]
+        trained = [line["epoch"] for line in lines if not line.get("replayed")]
+        assert trained == [1, 2], (trial_id, trained)  # no epoch trained twice
+    (final,) = summary["finals"]
+    assert final["settings"] == summary["best_settings"] and len(final["test_accuracies"]) == 1
+
+    client = MlflowClient(summary["mlflow"]["tracking_uri"])
+    experiment = client.get_experiment_by_name(summary["mlflow"]["experiment"])
+    parents = client.search_runs([experiment.experiment_id], "tags.`nbft.role` = 'sweep'")
+    assert [run.info.run_id for run in parents] == [summary["mlflow"]["parent_run_id"]]
+    assert parents[0].info.status == "FINISHED"
+    children = client.search_runs(
+        [experiment.experiment_id], "tags.`nbft.role` = 'trial' and tags.`nbft.stage` = 'search'"
+    )
+    assert sorted(run.data.tags["nbft.trial_id"] for run in children) == sorted(ids)
+    for run in children:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert steps == [1, 2]
+        assert run.data.tags["nbft.status"] == "completed"
