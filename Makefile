@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The quickstart sweep end to end (analysis, search, final runs, report). Run again, it
+# resumes the sweep in runs/quickstart (a finished one is only re-reported, nothing re-runs);
+# `rm -rf runs/quickstart` starts over.
 demo: $(STAMP)
-	$(BIN)/nbft finetune sweeps/quickstart.yaml --out runs/quickstart
+	@if [ -f runs/quickstart/search/tuner.pkl ]; then resume=--resume; fi; \
+	$(BIN)/nbft sweep sweeps/quickstart.yaml $$resume
 
 lint: $(STAMP)
 	$(BIN)/ruff check nonbinary_ft tests benchmarks

@@ -368,6 +368,16 @@ class AnalysisConfig(_Frozen):
     scratch: ScratchConfig = Field(
         default_factory=ScratchConfig, description="The from-scratch baseline."
     )
+    in_sweep: bool = Field(
+        True,
+        description="nbft sweep starts the analysis actor (stage 1), which prunes the space "
+        "the evidence rules out; false: the sweep searches the whole space.",
+    )
+    prune_on_provisional: bool = Field(
+        False,
+        description="Also prune on a provisional regime (Fisher score only, before the "
+        "from-scratch gap is known): the paper found Fisher a weak predictor.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -516,6 +526,13 @@ class SweepConfig(_Frozen):
     )
     max_failures: int = Field(
         2, ge=0, description="Retries of a trial whose worker died, from its last checkpoint."
+    )
+    protect_top_fraction: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="A running trial in a region the analysis rules out is still not stopped "
+        "while its best validation accuracy is in this top fraction of all trials so far.",
     )
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Ray storage.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="MLflow tracking.")

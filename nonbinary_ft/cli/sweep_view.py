@@ -149,12 +149,12 @@ def show_result(result: Any, console: Console) -> None:
         table = Table(title="final runs (test split)")
         for column in ("rank", "settings", "seeds", "test acc % (mean +- std)", "ensemble %"):
             table.add_column(column)
-        for final in result.finals:
+        for final in sorted(result.finals, key=lambda f: (f.rank == 0, f.rank)):
             mean_std = (
                 "-" if final.mean is None else f"{_percent(final.mean)} +- {_percent(final.std)}"
             )
             table.add_row(
-                str(final.rank),
+                str(final.rank) if final.rank else "default",
                 _settings_text(final.settings),
                 ",".join(str(s) for s in final.seeds),
                 mean_std,
@@ -166,3 +166,22 @@ def show_result(result: Any, console: Console) -> None:
         f"{result.parent_run_id}); Ray results: {result.storage}",
         highlight=False,
     )
+    show_published(result, console)
+
+
+def show_published(result: Any, console: Console) -> None:
+    """Where the report is, and how to browse the sweep's runs in the MLflow UI."""
+    published = result.published or {}
+    html, markdown = published.get("report_html"), published.get("report_markdown")
+    if html:
+        console.print(f"report: {html} and {markdown}", highlight=False, soft_wrap=True)
+    for note in published.get("notes", ()):
+        console.print(f"[yellow]warning[/yellow]: {note}", highlight=False, soft_wrap=True)
+    if published.get("mlflow_database"):
+        console.print(
+            f"MLflow database: {published['mlflow_database']}", highlight=False, soft_wrap=True
+        )
+    command = published.get("mlflow_ui_command") or (
+        f"mlflow ui --backend-store-uri {result.tracking_uri}"
+    )
+    console.print(f"browse the runs: {command}", highlight=False, soft_wrap=True)

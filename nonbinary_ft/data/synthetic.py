@@ -14,6 +14,17 @@ decides which factor is the label:
 - ``"colour"``: the first ``num_classes`` colours, ``COLOURS[:num_classes]``; shape random
   among all 20: a *far* target for a model made colour-blind by augmentation.
 
+The colour mode decides how a shape is painted (:data:`COLOUR_MODES`):
+
+- ``"hue"``: the hue with random saturation and value. Brightness then differs between
+  hues (yellow is brighter than blue), so a model that sees only brightness still learns a
+  little about colour.
+- ``"isoluminant"``: the hue as a chroma offset around a random brightness (the channel mean
+  ``(R + G + B) / 3``), drawn independently of the hue: a brightness-only model is blind to
+  the colour label.
+- ``"grey"``: the same random brightness with no chroma (R = G = B): a source that never
+  sees colour (e.g. the controlled transfer suite's pre-training data).
+
 Output is deterministic given the seed. Shapes are drawn with PIL at twice the size and
 reduced, which anti-aliases edges at little cost.
 """
@@ -35,6 +46,7 @@ __all__ = [
     "SHAPES",
     "COLOURS",
     "TASKS",
+    "COLOUR_MODES",
     "MAX_CLASSES",
     "generate_images",
     "class_names",
@@ -44,6 +56,7 @@ __all__ = [
 
 Task = Literal["shape", "new_shape", "colour"]
 TASKS: tuple[str, ...] = ("shape", "new_shape", "colour")
+COLOUR_MODES: tuple[str, ...] = ("hue", "isoluminant", "grey")
 
 # A polygon in unit coordinates (x right, y down, extent about [-1, 1]) and whether it is a
 # hole, painted with the background colour (rings, frames, crescents).
@@ -146,6 +159,9 @@ _MAX_ROTATION = 30.0  # degrees; beyond 45 a square would look like the diamond
 _HUE_JITTER = 5.0  # degrees; well below the 30-degree spacing of COLOURS
 _NOISE_STD = 8.0  # grey levels of per-pixel background noise
 _SUPERSAMPLE = 2
+# Shape brightness (channel mean, as a fraction of 255) in the isoluminant and grey modes:
+# always above the background's 30..110 grey levels, so the shape stays visible in grey.
+_BRIGHTNESS = (0.55, 0.7)
 
 
 def task_shapes(task: str, num_classes: int) -> tuple[str, ...]:
@@ -169,9 +185,20 @@ def class_names(task: str, num_classes: int) -> tuple[str, ...]:
     return task_shapes(task, num_classes)
 
 
-def _check(task: str, num_classes: int, samples_per_class: int, image_size: int) -> None:
+def _check(
+    task: str, num_classes: int, samples_per_class: int, image_size: int, colour_mode: str = "hue"
+) -> None:
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)} but got {task!r}")
+    if colour_mode not in COLOUR_MODES:
+        raise ValueError(
+            f"colour_mode must be one of {', '.join(COLOUR_MODES)} but got {colour_mode!r}"
+        )
+    if task == "colour" and colour_mode == "grey":
+        raise ValueError(
+            "colour_mode must be 'hue' or 'isoluminant' for task 'colour' but got "
+            "'grey' (grey shapes carry no colour label)"
+        )
     if not 2 <= num_classes <= MAX_CLASSES:
         raise ValueError(
             f"num_classes must be between 2 and {MAX_CLASSES} inclusive but got {num_classes}"
@@ -182,9 +209,20 @@ def _check(task: str, num_classes: int, samples_per_class: int, image_size: int)
         raise ValueError(f"image_size must be at least 8 but got {image_size}")
 
 
-def _colour(rng: np.random.Generator, hue: float) -> tuple[int, int, int]:
+def _colour(rng: np.random.Generator, hue: float, mode: str = "hue") -> tuple[int, int, int]:
+    # Three draws in every mode, so that the mode never shifts the other factors' streams.
     hue = (hue + rng.uniform(-_HUE_JITTER, _HUE_JITTER)) % 360.0
-    rgb = colorsys.hsv_to_rgb(hue / 360.0, rng.uniform(0.75, 1.0), rng.uniform(0.75, 1.0))
+    first, second = rng.uniform(0.75, 1.0), rng.uniform(0.75, 1.0)
+    if mode == "hue":
+        rgb = np.array(colorsys.hsv_to_rgb(hue / 360.0, first, second))
+    else:
+        low, high = _BRIGHTNESS
+        brightness = low + (high - low) * (second - 0.75) / 0.25
+        pure = np.array(colorsys.hsv_to_rgb(hue / 360.0, 1.0, 1.0))
+        # A pure hue's channels lie within 2/3 of their mean, so this chroma scale keeps
+        # every channel inside [0, 1] around any brightness in _BRIGHTNESS.
+        chroma = 0.0 if mode == "grey" else 1.5 * first * min(brightness, 1 - brightness)
+        rgb = brightness + chroma * (pure - pure.mean())
     return (round(rgb[0] * 255), round(rgb[1] * 255), round(rgb[2] * 255))
 
 
@@ -217,7 +255,12 @@ def _draw(
 
 
 def generate_images(
-    task: str, num_classes: int, samples_per_class: int, image_size: int, seed: int
+    task: str,
+    num_classes: int,
+    samples_per_class: int,
+    image_size: int,
+    seed: int,
+    colour_mode: str = "hue",
 ) -> tuple[list[Image.Image], np.ndarray]:
     """Generate a labelled image set whose label is one factor of the generator.
 
@@ -229,14 +272,16 @@ def generate_images(
         samples_per_class: images per class.
         image_size: side of the square RGB images, at least 8.
         seed: seed of every random factor; equal seeds give identical images.
+        colour_mode: ``"hue"``, ``"isoluminant"`` or ``"grey"`` (see the module docstring).
 
     Returns:
         ``(images, labels)``: PIL RGB images and an int64 array of class indices.
 
     Raises:
-        ValueError: an unknown task or an out-of-range count or size.
+        ValueError: an unknown task or colour mode, an out-of-range count or size, or the
+            ``"colour"`` task in ``"grey"``.
     """
-    _check(task, num_classes, samples_per_class, image_size)
+    _check(task, num_classes, samples_per_class, image_size, colour_mode)
     rng = np.random.default_rng(seed)
     shapes = task_shapes(task, num_classes)
     images: list[Image.Image] = []
@@ -248,7 +293,7 @@ def generate_images(
             shape, hue = shapes[other], COLOURS[label][1]
         else:
             shape, hue = shapes[label], COLOURS[other][1]
-        images.append(_draw(shape, _colour(rng, hue), image_size, rng))
+        images.append(_draw(shape, _colour(rng, hue, colour_mode), image_size, rng))
     return images, labels
 
 
@@ -264,7 +309,7 @@ def read_synthetic(cfg: DataConfig) -> SampleSplits:
     """
     syn = cfg.synthetic
     images, labels = generate_images(
-        syn.task, syn.num_classes, syn.samples_per_class, syn.image_size, syn.seed
+        syn.task, syn.num_classes, syn.samples_per_class, syn.image_size, syn.seed, syn.colour_mode
     )
     samples: list[Sample] = [
         (image, int(label)) for image, label in zip(images, labels, strict=True)

@@ -140,7 +140,10 @@ class SweepTracker:
         if summary.get("best_val_accuracy") is not None:
             metrics.append(Metric("best_val_accuracy", summary["best_val_accuracy"], now, 0))
         for final in summary.get("finals", []):
-            prefix = "final" if final["rank"] == 1 else f"final.rank{final['rank']}"
+            # Rank 0 is the binary default, re-run beside the top settings as the baseline.
+            prefix = {0: "final.binary_default", 1: "final"}.get(
+                final["rank"], f"final.rank{final['rank']}"
+            )
             for key in ("mean", "std", "ensemble_accuracy"):
                 value = final.get(key)
                 if value is not None and math.isfinite(value):

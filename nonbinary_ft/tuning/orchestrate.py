@@ -6,9 +6,10 @@ a local one, opens the sweep's MLflow parent run, runs the search, then re-runs 
 settings with each seed and reports test accuracy mean +- std and the seed ensemble's
 accuracy (softmax averaged over the seeds' models).
 
-Stage 1, the analysis, is not here yet: it plugs in through the ``policy`` argument (a
-:class:`~nonbinary_ft.tuning.pruning.PruningPolicy`, e.g. an adapter of the analysis actor),
-which the searcher and the scheduler consult on every suggestion and result.
+Stage 1, the analysis, runs in an actor (:mod:`nonbinary_ft.tuning.actor`) beside the search;
+its :class:`~nonbinary_ft.tuning.actor.AnalysisPolicy` is the
+:class:`~nonbinary_ft.tuning.pruning.PruningPolicy` that the searcher and the scheduler consult
+on every suggestion and result. A caller's own ``policy`` replaces it.
 
 ``resume=True`` restores both stages with ``Tuner.restore``: finished trials keep their results
 and are not run again, unfinished ones continue from their last checkpoint.
@@ -22,10 +23,11 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +36,9 @@ from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.tuning import live
 from nonbinary_ft.tuning.plan import SweepPlan, plan_sweep
 from nonbinary_ft.tuning.pruning import PruneDecision, PruningPolicy, settings_of
+
+if TYPE_CHECKING:
+    from nonbinary_ft.tuning.actor import AnalysisPolicy
 
 __all__ = [
     "SNAPSHOT_PERIOD_S",
@@ -73,7 +78,11 @@ class TrialSummary:
 
 @dataclass(frozen=True)
 class FinalSummary:
-    """Stage 3 for one of the top settings: its seeds' test accuracies and their ensemble."""
+    """Stage 3 for one of the top settings: its seeds' test accuracies and their ensemble.
+
+    Rank 0 is the sweep file's own ``settings:`` (the binary default), re-run with the same
+    seeds as the baseline, unless it is one of the top settings already.
+    """
 
     rank: int
     settings: dict[str, Any]
@@ -98,6 +107,8 @@ class SweepResult:
     finals: tuple[FinalSummary, ...]
     decisions: tuple[PruneDecision, ...] = field(default=())
     final_trials: tuple[TrialSummary, ...] = field(default=())
+    published: dict[str, Any] = field(default_factory=dict)
+    """Where the results and the report went (``PublishedResults.to_dict()``)."""
 
     @property
     def best(self) -> TrialSummary | None:
@@ -130,6 +141,7 @@ class SweepResult:
             "trials": [dataclasses.asdict(trial) for trial in self.trials],
             "final_trials": [dataclasses.asdict(trial) for trial in self.final_trials],
             "decisions": [decision.to_dict() for decision in self.decisions],
+            "report": self.published or None,
         }
 
 
@@ -329,7 +341,14 @@ def _fit_quietly(tuner: Any) -> Any:
         return tuner.fit()
 
 
-def _final_points(trials: list[TrialSummary], top_n: int, seeds: tuple[int, ...]) -> list[dict]:
+def _final_points(
+    trials: list[TrialSummary],
+    top_n: int,
+    seeds: tuple[int, ...],
+    default: dict[str, Any] | None = None,
+) -> list[dict]:
+    """The top N distinct settings x seeds, and ``default`` (rank 0) unless it is among them."""
+    from nonbinary_ft.tuning.results_writer import same_settings
     from nonbinary_ft.tuning.trainable import RANK_KEY, SEED_KEY
 
     chosen: list[TrialSummary] = []
@@ -338,10 +357,12 @@ def _final_points(trials: list[TrialSummary], top_n: int, seeds: tuple[int, ...]
             break
         if all(trial.settings != other.settings for other in chosen):
             chosen.append(trial)
+    ranked = list(enumerate((trial.settings for trial in chosen), start=1))
+    # The binary default is measured in the same sweep, so that the gain over it is real.
+    if chosen and default is not None and not any(same_settings(default, s) for _, s in ranked):
+        ranked.append((0, default))
     return [
-        {**trial.settings, SEED_KEY: seed, RANK_KEY: rank}
-        for rank, trial in enumerate(chosen, start=1)
-        for seed in seeds
+        {**settings, SEED_KEY: seed, RANK_KEY: rank} for rank, settings in ranked for seed in seeds
     ]
 
 
@@ -424,6 +445,12 @@ def run_sweep(
     from ray.tune.schedulers import FIFOScheduler
 
     from nonbinary_ft.tracking import SweepTracker
+    from nonbinary_ft.tuning.results_writer import (
+        analysis_document,
+        binary_default_point,
+        publish_results,
+        trial_histories,
+    )
     from nonbinary_ft.tuning.search import GridSearcher, create_scheduler, create_searcher
     from nonbinary_ft.tuning.trainable import TrainableOptions
 
@@ -441,9 +468,11 @@ def run_sweep(
     parent = tracker.open_parent(config.name, resume)
     if not resume:
         tracker.log_inputs(source, plan.to_dict(), plan.spaces_yaml())
+    sweep_started_at = time.time()
     started = connect_ray()
     status = "FAILED"
     try:
+        analysis_stage = _start_analysis(config, plan, sweep_live) if policy is None else None
         searcher = scheduler = None
         if not resume:
             searcher = create_searcher(
@@ -459,7 +488,13 @@ def run_sweep(
             searcher, scheduler, plan.num_trials, resume
         )
         trials = _summaries(search_grid, "search")
-        points = _final_points(trials, config.sweep.final.top_n, config.sweep.final.seeds)
+        histories = trial_histories(search_grid)
+        points = _final_points(
+            trials,
+            config.sweep.final.top_n,
+            config.sweep.final.seeds,
+            default=binary_default_point(config),
+        )
         final_trials: list[TrialSummary] = []
         finals: list[FinalSummary] = []
         if points:
@@ -483,6 +518,18 @@ def run_sweep(
             final_trials=tuple(final_trials),
         )
         tracker.log_summary(_finite(result.to_dict()))
+        # The contract files, the report and their MLflow copies; failures there only warn.
+        published = publish_results(
+            plan.storage.local_dir,
+            config,
+            source,
+            result,
+            analysis_document(analysis_stage),
+            sweep_started_at,
+            time.time(),
+            histories,
+        )
+        result = dataclasses.replace(result, published=published.to_dict())
         status = "FINISHED"
         return result
     except KeyboardInterrupt:
@@ -495,6 +542,27 @@ def run_sweep(
             import ray
 
             ray.shutdown()
+
+
+def _start_analysis(
+    config: ExperimentConfig, plan: SweepPlan, sweep_live: live.SweepLive
+) -> AnalysisPolicy | None:
+    """Stage 1: start the analysis actor and let its evidence prune the search.
+
+    The actor gets the resources of one trial; its policy replaces the (absent) caller's.
+    """
+    if not config.analysis.in_sweep:
+        return None
+    from nonbinary_ft.tuning.actor import AnalysisPolicy, start_analysis_actor
+
+    resources = config.sweep.resources
+    actor, run_ref = start_analysis_actor(
+        config, plan.storage.local_dir / "analysis", resources.cpus, resources.gpus
+    )
+    analysis_policy = AnalysisPolicy(actor, run_ref, config.analysis.prune_on_provisional)
+    sweep_live.policy = analysis_policy
+    logger.info("stage 1: analysis actor started")
+    return analysis_policy
 
 
 def _finite(document: Any) -> Any:

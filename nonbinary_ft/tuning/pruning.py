@@ -119,7 +119,7 @@ class PruningSearcher(Searcher):
             ruled out the search is declared finished rather than looping forever.
     """
 
-    def __init__(self, searcher: Searcher, sweep_key: str, max_draws: int = 20) -> None:
+    def __init__(self, searcher: Searcher, sweep_key: str, max_draws: int = 200) -> None:
         super().__init__(metric=searcher.metric, mode=searcher.mode)
         self.searcher = searcher
         self.sweep_key = sweep_key
@@ -185,17 +185,38 @@ class PruningScheduler(TrialScheduler):
     records why each trial is stopped early: by the policy ('pruned_trial') or by the wrapped
     scheduler ('early_stopped'). A trial's last epoch is never pruned: it is already paid for.
 
+    A trial whose best validation accuracy so far is in the top ``protect_top_fraction`` of
+    all trials' is not stopped by the policy: evidence about a region is about its typical
+    trial, and a strong one is worth finishing.
+
     Args:
         scheduler: the scheduler to wrap (ASHA, or FIFO for none).
         sweep_key: the key under which the sweep's live policy is registered.
         time_attr: the result key that counts epochs.
+        protect_top_fraction: the share of best trials the policy may not stop.
     """
 
-    def __init__(self, scheduler: TrialScheduler, sweep_key: str, time_attr: str = "epoch"):
+    def __init__(
+        self,
+        scheduler: TrialScheduler,
+        sweep_key: str,
+        time_attr: str = "epoch",
+        protect_top_fraction: float = 0.0,
+    ):
         super().__init__()
         self.scheduler = scheduler
         self.sweep_key = sweep_key
         self.time_attr = time_attr
+        self.protect_top_fraction = protect_top_fraction
+        self._best: dict[str, float] = {}
+
+    def _protected(self, trial_id: str) -> bool:
+        """Whether the trial ranks in the protected top fraction (ties included)."""
+        if self.protect_top_fraction <= 0 or len(self._best) < 2:
+            return False
+        ranked = sorted(self._best.values(), reverse=True)
+        keep = max(1, int(len(ranked) * self.protect_top_fraction))
+        return self._best[trial_id] >= ranked[keep - 1]
 
     @property
     def metric(self) -> str | None:
@@ -220,9 +241,16 @@ class PruningScheduler(TrialScheduler):
         settings = settings_of(trial.config)
         decision = self.scheduler.on_trial_result(tune_controller, trial, result)
         finished = bool(result.get("done")) or result.get("status") != "running"
+        accuracy = result.get("val_accuracy")
+        if isinstance(accuracy, float | int):
+            self._best[trial.trial_id] = max(accuracy, self._best.get(trial.trial_id, accuracy))
         if sweep.policy is not None:
             sweep.policy.observe(trial.trial_id, settings, result)
             reason = None if finished else sweep.policy.rules_out(settings)
+            if reason is not None and self._protected(trial.trial_id):
+                logger.info("not pruning trial %s (top %.0f%% so far): %s", trial.trial_id,
+                            100 * self.protect_top_fraction, reason)
+                reason = None
             if reason is not None:
                 sweep.record(
                     PruneDecision(

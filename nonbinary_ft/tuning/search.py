@@ -143,4 +143,6 @@ def create_scheduler(sweep: SweepConfig, epochs: int, sweep_key: str) -> Pruning
         )
     else:
         inner = FIFOScheduler()
-    return PruningScheduler(inner, sweep_key)
+    return PruningScheduler(
+        inner, sweep_key, protect_top_fraction=sweep.protect_top_fraction
+    )

@@ -29,6 +29,8 @@ def tiny_document(tmp_path: Path, name: str = "tiny", **sweep: Any) -> dict[str,
     document = copy.deepcopy(TINY)
     document["name"] = name
     sweep.setdefault("storage", {"path": str(tmp_path / "runs")})
+    # Stage 1 runs in every sweep without a test policy: keep its scratch baseline short.
+    document["analysis"] = {"cache_dir": str(tmp_path / "cache"), "scratch": {"epochs": 1}}
     document["sweep"] = sweep
     return document
 

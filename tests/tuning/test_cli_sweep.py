@@ -152,7 +152,7 @@ def test_quickstart_sweep_plans(no_ray):
     )
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
-    assert plan["algorithm"] == "tpe" and plan["num_trials"] == 12
+    assert plan["algorithm"] == "tpe" and plan["num_trials"] == 6
     assert plan["spaces"][0]["name"] == "paper_full"
 
 

@@ -1,0 +1,178 @@
+"""The end of a sweep: the report's contract files, the report, and their MLflow copies.
+
+One tiny sweep (two grid trials, two seeds for the best and for the binary default) feeds
+every test; the label and point rules are also checked on their own, without Ray.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.results import (
+    ANALYSIS_FILE,
+    BINARY_DEFAULT_LABEL,
+    ENVIRONMENT_FILE,
+    FINAL_FILE,
+    PRUNING_FILE,
+    SWEEP_FILE,
+    TRIALS_FILE,
+    is_missing,
+    load_results,
+)
+from nonbinary_ft.tuning.orchestrate import (
+    FinalSummary,
+    SweepResult,
+    TrialSummary,
+    _final_points,
+    run_sweep,
+)
+from nonbinary_ft.tuning.results_writer import (
+    BEST_LABEL,
+    analysis_document,
+    same_settings,
+    write_sweep_results,
+)
+
+CONTRACT = (SWEEP_FILE, ANALYSIS_FILE, TRIALS_FILE, PRUNING_FILE, FINAL_FILE, ENVIRONMENT_FILE)
+SEEDS = [0]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, make_document) -> tuple[Any, Path, ExperimentConfig]:
+    """A finished tiny sweep: its result, run folder and config."""
+    tmp_path = tmp_path_factory.mktemp("results")
+    document = make_document(
+        tmp_path,
+        "written",
+        # Neither value is the binary default's lr_high (0.01): the default runs on its own.
+        space={"name": "lrs", "parameters": {"lr_high": {"type": "grid", "values": [0.02, 0.05]}}},
+        search={"algorithm": "grid"},
+        scheduler={"kind": "none"},
+        resources={"cpus": 1, "max_concurrent": 2},
+        final={"top_n": 1, "seeds": SEEDS},
+    )
+    document["analysis"] = {"in_sweep": False}
+    source = tmp_path / "written.yaml"
+    source.write_text(yaml.safe_dump(document))
+    config = ExperimentConfig.model_validate(document)
+    result = run_sweep(config, source=source)
+    return result, tmp_path / "runs" / "written", config
+
+
+def test_every_contract_file_is_written_and_read_back(swept):
+    result, folder, _ = swept
+    for name in CONTRACT:
+        assert (folder / name).is_file(), name
+    results = load_results(folder)
+    assert is_missing(results.analysis), "stage 1 was off: analysis.json says so"
+    assert "did not run" in results.analysis.reason
+    for part in (results.sweep_yaml, results.trials, results.pruning, results.final):
+        assert not is_missing(part), part
+    assert not is_missing(results.environment)
+    assert results.environment.mlflow["parent_run_id"] == result.parent_run_id
+    assert results.name == "written"
+
+
+def test_trials_hold_each_epochs_history(swept):
+    _, folder, config = swept
+    trials = load_results(folder).trials
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial.status == "completed"
+        assert [e.epoch for e in trial.history] == list(range(1, config.train.epochs + 1))
+        assert all(e.val_accuracy is not None and e.train_loss is not None for e in trial.history)
+        assert all(e.epoch_time_s and e.epoch_time_s > 0 for e in trial.history)
+        assert trial.best_val_accuracy == max(e.val_accuracy for e in trial.history)
+        assert 0 <= trial.started_at < trial.ended_at
+
+
+def test_final_has_the_best_and_the_binary_default_with_each_seeds_accuracy(swept):
+    result, folder, config = swept
+    final = {entry.label: entry for entry in load_results(folder).final}
+    assert set(final) == {BEST_LABEL, BINARY_DEFAULT_LABEL}
+    assert final[BEST_LABEL].settings["lr_high"] == result.best.settings["lr_high"]
+    assert same_settings(final[BINARY_DEFAULT_LABEL].settings, config.settings.model_dump())
+    for entry in final.values():
+        assert list(entry.seeds) == SEEDS
+        assert len(entry.test_accuracies) == len(SEEDS)
+        assert all(0 <= acc <= 1 for acc in entry.test_accuracies)
+        assert entry.mean is not None and entry.ensemble_accuracy is not None
+
+
+def test_report_is_written_and_everything_is_logged_to_the_parent_run(swept):
+    result, folder, _ = swept
+    assert (folder / "report.html").is_file() and (folder / "report.md").is_file()
+    assert result.published["report_html"] == str(folder / "report.html")
+    assert result.published["logged_to_mlflow"] and not result.published["notes"]
+    assert result.to_dict()["report"]["mlflow_ui_command"].startswith("mlflow ui ")
+    client = MlflowClient(result.tracking_uri)
+    logged = {Path(f.path).name for f in client.list_artifacts(result.parent_run_id, "results")}
+    assert set(CONTRACT) <= logged
+    report = {Path(f.path).name for f in client.list_artifacts(result.parent_run_id, "report")}
+    assert "report.html" in report
+
+
+# --- without Ray -------------------------------------------------------------------------------
+
+DEFAULT = {"reinit_layers": 1, "lr_high": 0.01, "low_layers": 0, "l2sp_layers": 0, "beta": 1e-4}
+
+
+def _trial(trial_id: str, val: float, **settings: Any) -> TrialSummary:
+    return TrialSummary(trial_id, "search", {**DEFAULT, **settings}, "completed", 2, val)
+
+
+def test_binary_default_gets_its_own_rank_unless_it_is_a_top_setting():
+    trials = [_trial("a", 0.9, lr_high=0.05), _trial("b", 0.8, lr_new=0.01, alpha=0.3)]
+    points = _final_points(trials, 1, (0, 1), default=DEFAULT)
+    assert [(p["final_rank"], p["train_seed"]) for p in points] == [(1, 0), (1, 1), (0, 0), (0, 1)]
+    # lr_new = lr_high and alpha without L2-SP change nothing: "b" is the binary default.
+    points = _final_points(trials, 2, (0,), default=DEFAULT)
+    assert [p["final_rank"] for p in points] == [1, 2]
+    assert _final_points([], 1, (0,), default=DEFAULT) == []
+
+
+def _result(finals: list[FinalSummary]) -> SweepResult:
+    final_trials = [
+        TrialSummary(
+            f"f{f.rank}{s}", "final", f.settings, "completed", 2, 0.5, acc, seed=s, rank=f.rank
+        )
+        for f in finals
+        for s, acc in zip(f.seeds, f.test_accuracies, strict=True)
+    ]
+    return SweepResult(
+        "n",
+        "/nowhere",
+        "sqlite:///x.db",
+        "n",
+        "run",
+        (),
+        tuple(finals),
+        final_trials=tuple(final_trials),
+    )
+
+
+def test_a_best_setting_that_is_the_default_is_labelled_both(tmp_path, make_config):
+    config = make_config(tmp_path)
+    finals = [
+        FinalSummary(1, config.settings.model_dump(), 0.9, (0, 1), (0.5, 0.7), 0.6, 0.1, None)
+    ]
+    write_sweep_results(tmp_path, config, None, _result(finals), None, 0.0, 1.0, histories={})
+    entries = load_results(tmp_path).final
+    assert [e.label for e in entries] == [BEST_LABEL, BINARY_DEFAULT_LABEL]
+    assert entries[0].test_accuracies == entries[1].test_accuracies == (0.5, 0.7)
+    assert entries[0].ensemble_reason
+
+
+def test_a_failed_analysis_actor_becomes_a_missing_marker():
+    class Broken:
+        def document(self) -> dict:
+            raise RuntimeError("actor died\nstack")
+
+    assert analysis_document(None) is None
+    assert analysis_document(Broken()) == {"missing": "the analysis actor failed: actor died"}
