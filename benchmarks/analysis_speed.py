@@ -1,0 +1,183 @@
+"""Speed of the analysis: the feature cache, and the cheap evidence against one training epoch.
+
+(a) **Feature cache.** The feature stage of ``nbft recommend`` (:func:`extract_features`) is
+timed on a cold cache (a fresh folder: the backbone runs over every split) and again on
+the same inputs (a hit: the ``.npz`` is read back). Misses and hits alternate, round after
+round, so that a loaded machine slows both alike; the ratio of medians is printed (goal
+>= 10). The whole analysis without the from-scratch baseline (``nbft recommend
+--no-scratch``) is timed the same way, first and second run.
+
+(b) **Cheap evidence vs training.** The linear probe plus every transferability score, on the
+cached features, against one fine-tuning epoch of the same experiment on the same data
+(``epoch_time_s`` of :func:`run_trial`, the training pass alone). Alternated too; goal: the
+ratio of medians <= 0.05.
+
+    python -m benchmarks.analysis_speed [--config sweeps/quickstart.yaml] [--rounds 3]
+    python -m benchmarks.analysis_speed --set model.image_size=128 --rounds 1
+    python -m benchmarks.analysis_speed --suite full --target far
+
+Prints one JSON document on stdout (logs go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nonbinary_ft.analysis import (
+    analyse,
+    extract_features,
+    fixed_feature_accuracy,
+    transfer_scores,
+)
+from nonbinary_ft.config import ExperimentConfig, apply_overrides, load_config
+from nonbinary_ft.training.trial import run_trial
+
+logger = logging.getLogger("benchmarks.analysis_speed")
+
+FEATURE_CACHE_GOAL = 10.0
+EVIDENCE_EPOCH_GOAL = 0.05
+
+
+def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = run()
+    return time.perf_counter() - start, value
+
+
+def _with_cache(config: ExperimentConfig, cache_dir: Path) -> ExperimentConfig:
+    analysis = config.analysis.model_copy(update={"cache_dir": cache_dir})
+    return config.model_copy(update={"analysis": analysis})
+
+
+def feature_cache(config: ExperimentConfig, rounds: int, root: Path) -> dict[str, Any]:
+    """(a): the feature stage and the scratch-free analysis, cold then warm, ``rounds`` times.
+
+    Each round uses a fresh cache folder under ``root``, so every first call is a real miss.
+    """
+    miss, hit, first, second = [], [], [], []
+    for index in range(rounds):
+        cold = _with_cache(config, root / f"features-{index}")
+        seconds, features = _timed(lambda cfg=cold: extract_features(cfg, progress=False))
+        if features.cache_hit:
+            raise RuntimeError("the first extraction in a fresh folder reported a cache hit")
+        miss.append(seconds)
+        seconds, features = _timed(lambda cfg=cold: extract_features(cfg, progress=False))
+        if not features.cache_hit:
+            raise RuntimeError("the second extraction on the same inputs missed the cache")
+        hit.append(seconds)
+
+        fresh = _with_cache(config, root / f"analysis-{index}")
+        workdir = root / f"work-{index}"
+        first.append(_timed(lambda cfg=fresh, w=workdir: analyse(cfg, w, scratch=False))[0])
+        second.append(_timed(lambda cfg=fresh, w=workdir: analyse(cfg, w, scratch=False))[0])
+    return {
+        "feature_stage_miss_s": statistics.median(miss),
+        "feature_stage_hit_s": statistics.median(hit),
+        "feature_stage_speedup": statistics.median(miss) / statistics.median(hit),
+        "feature_stage_goal": FEATURE_CACHE_GOAL,
+        "analysis_no_scratch_first_s": statistics.median(first),
+        "analysis_no_scratch_second_s": statistics.median(second),
+        "analysis_no_scratch_speedup": statistics.median(first) / statistics.median(second),
+        "rounds": rounds,
+        "samples": features.to_dict()["samples"],
+        "feature_dim": features.dim,
+    }
+
+
+def evidence_vs_epoch(config: ExperimentConfig, rounds: int, root: Path) -> dict[str, Any]:
+    """(b): probe plus all scores on cached features against one training epoch."""
+    cached = _with_cache(config, root / "evidence")
+    features = extract_features(cached, progress=False)
+    one_epoch = cached.model_copy(
+        update={"train": cached.train.model_copy(update={"epochs": 1, "warmup_epochs": 0})}
+    )
+    probe_s, scores_s, epoch_s = [], [], []
+    for index in range(rounds):
+        probe_s.append(_timed(lambda: fixed_feature_accuracy(features, cached.analysis.probe))[0])
+        seconds, scores = _timed(lambda: transfer_scores(features, cached))
+        scores_s.append(seconds)
+        result = run_trial(one_epoch, lambda metrics, path: None, root / f"epoch-{index}")
+        epoch_s.append(float(result.history[0]["epoch_time_s"]))
+    evidence = statistics.median(p + s for p, s in zip(probe_s, scores_s, strict=True))
+    # Once more, one score at a time: where the scores' time goes.
+    per_score = {}
+    for name in scores:
+        alone = cached.analysis.model_copy(update={"scores": (name,)})
+        only = cached.model_copy(update={"analysis": alone})
+        per_score[name] = _timed(lambda cfg=only: transfer_scores(features, cfg))[0]
+    probe = cached.analysis.probe
+    return {
+        "probe_s": statistics.median(probe_s),
+        "probe_candidates": len(probe.lrs) * len(probe.weight_decays),
+        "probe_steps_each": probe.steps,
+        "scores_s": statistics.median(scores_s),
+        "per_score_s": per_score,
+        "probe_plus_scores_s": evidence,
+        "scores": sorted(name for name, score in scores.items() if score.computed),
+        "scores_not_computed": {
+            name: score.reason for name, score in scores.items() if not score.computed
+        },
+        "fine_tune_epoch_s": statistics.median(epoch_s),
+        "ratio": evidence / statistics.median(epoch_s),
+        "goal": EVIDENCE_EPOCH_GOAL,
+        "train_images": int(features.train.labels.size),
+    }
+
+
+def _experiment(args: argparse.Namespace) -> tuple[ExperimentConfig, str]:
+    if args.suite is None:
+        config = apply_overrides(load_config(args.config), args.set)
+        return config, " ".join([str(args.config), *args.set])
+    from nonbinary_ft.analysis.transfer_suite import build_suite
+
+    suite = build_suite(args.suite, args.cache_dir)
+    return suite.target(args.target), f"transfer suite '{args.suite}', {args.target} target"
+
+
+def main() -> None:
+    """Run (a) and (b) and print one JSON document."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("sweeps/quickstart.yaml"))
+    parser.add_argument(
+        "--suite", choices=["small", "full"], help="Use a transfer-suite target instead."
+    )
+    parser.add_argument("--target", choices=["near", "far"], default="near")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(".nbft-cache"), help="The suite's source cache."
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], help="Override, e.g. model.image_size=128."
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="Timed rounds of each stage.")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all).")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    config, source = _experiment(args)
+    with tempfile.TemporaryDirectory(prefix="nbft-analysis-speed-") as tmp:
+        root = Path(tmp)
+        result = {
+            "experiment": source,
+            "model": config.model.name,
+            "torch_threads": torch.get_num_threads(),
+            "feature_cache": feature_cache(config, args.rounds, root),
+            "evidence_vs_epoch": evidence_vs_epoch(config, args.rounds, root),
+        }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
