@@ -531,7 +531,8 @@ def build_suite(
     spec = _spec(size)
     if seed is not None:
         spec = replace(spec, seed=seed)
-    source = pretrain_source(spec, cache_dir)
+    # Absolute: Ray runs each trial in its own folder, where a relative checkpoint is lost.
+    source = pretrain_source(spec, Path(cache_dir).resolve())
     return TransferSuite(
         size=size,
         spec=spec,

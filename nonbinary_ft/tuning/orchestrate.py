@@ -504,7 +504,7 @@ def run_sweep(
             )
             final_trials = _summaries(final_grid, "final")
             finals = _final_summaries(final_grid, final_trials, trials)
-        else:
+        elif config.sweep.final.top_n > 0:
             logger.warning("no search trial completed: no final runs")
         result = SweepResult(
             name=config.name,
