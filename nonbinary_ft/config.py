@@ -378,6 +378,14 @@ class AnalysisConfig(_Frozen):
         description="Also prune on a provisional regime (Fisher score only, before the "
         "from-scratch gap is known): the paper found Fisher a weak predictor.",
     )
+    prune_min_rows: int = Field(
+        2,
+        ge=1,
+        le=3,
+        description="A setting is pruned when it goes against the regime on at least this "
+        "many of table 7's rows (more layers re-initialised, L2-SP, low layers at a low LR). "
+        "The paper's own optima each went against one row at most; 1 prunes hardest.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -532,7 +540,8 @@ class SweepConfig(_Frozen):
         ge=0,
         le=1,
         description="A running trial in a region the analysis rules out is still not stopped "
-        "while its best validation accuracy is in this top fraction of all trials so far.",
+        "while its best validation accuracy is in this top fraction of all trials so far, and "
+        "once one is, settings like it (same answers on table 7's rows) are sampled again.",
     )
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Ray storage.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="MLflow tracking.")

@@ -30,6 +30,8 @@ from nonbinary_ft.analysis.recommend import (
     narrowed_space,
     recommend,
     recommended_settings,
+    row_answers,
+    rows_against,
     space_violations,
 )
 from nonbinary_ft.analysis.regime import Evidence, Regime, RegimeLabel, decide_regime
@@ -69,6 +71,8 @@ __all__ = [
     "recommended_settings",
     "narrowed_space",
     "space_violations",
+    "row_answers",
+    "rows_against",
     # the whole analysis
     "AnalysisReport",
     "analyse",

@@ -37,6 +37,9 @@ __all__ = [
     "recommended_settings",
     "narrowed_space",
     "space_violations",
+    "TABLE7_ROWS",
+    "row_answers",
+    "rows_against",
 ]
 
 WELL_LR_FACTOR = 0.1
@@ -332,3 +335,36 @@ def recommend(
         base_lr=config.settings.lr_high,
         num_layers=num_layers,
     )
+
+
+TABLE7_ROWS: dict[str, tuple[str, Any]] = {
+    "reinit_layers": ("more layers re-initialised", lambda s: s.reinit_layers > 1),
+    "l2sp_layers": ("L2-SP", lambda s: s.l2sp_layers != 0 and s.alpha > 0),
+    "low_layers": ("low layers at a low LR", lambda s: s.low_layers > 0),
+}
+"""Table 7's yes/no rows about layers and regularisation: setting -> (row, the answer of a
+setting). Its learning-rate row ('low' or 'high') has no yes/no answer outside a base LR."""
+
+
+def row_answers(settings: TrialSettings) -> dict[str, bool]:
+    """The settings' yes/no answer on each row of :data:`TABLE7_ROWS`."""
+    return {name: answer(settings) for name, (_, answer) in TABLE7_ROWS.items()}
+
+
+def rows_against(recommended: TrialSettings, settings: TrialSettings) -> list[str]:
+    """The rows of :data:`TABLE7_ROWS` on which ``settings`` answer otherwise than
+    ``recommended`` (a regime's :func:`recommended_settings`), e.g.
+    ``["reinit_layers=3 (more layers re-initialised: yes, the regime says no)"]``.
+
+    The paper's own optima each went against its table 7 on at most one row (Caltech kept one
+    new layer, Aircraft re-initialised three; tables 6, 7), so one row alone is weak evidence
+    against a setting; several rows together are the other regime.
+    """
+    yes_no = {True: "yes", False: "no"}
+    ours, theirs = row_answers(settings), row_answers(recommended)
+    return [
+        f"{name}={getattr(settings, name)!r} ({row}: {yes_no[ours[name]]}, "
+        f"the regime says {yes_no[theirs[name]]})"
+        for name, (row, _) in TABLE7_ROWS.items()
+        if ours[name] != theirs[name]
+    ]

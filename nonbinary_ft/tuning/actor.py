@@ -5,8 +5,9 @@ analysis of :mod:`nonbinary_ft.analysis` in two steps: the cheap evidence first 
 fixed-feature probe, transferability scores: a provisional regime from the Fisher score),
 then the expensive from-scratch baseline, whose gap decides the regime. It publishes each
 step's analysis document; the driver's :class:`AnalysisPolicy` picks them up without ever
-blocking Ray Tune's loop, and rules out every setting whose layer counts fall outside the
-regime's narrowed space (the paper's table 7), with the evidence in the reason.
+blocking Ray Tune's loop, and rules out every setting that goes against the regime on
+several of the paper's table-7 rows (re-initialised layers, L2-SP, low layers at a low LR),
+with the evidence in the reason.
 
 Provisional (Fisher-only) regimes do not prune unless ``analysis.prune_on_provisional`` is
 set: the paper found the Fisher score a weak predictor, and a wrong veto loses the optimum.
@@ -22,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from nonbinary_ft.analysis import AnalysisReport, analyse, extract_features
+from nonbinary_ft.analysis.recommend import TABLE7_ROWS, row_answers, rows_against
 from nonbinary_ft.config import ExperimentConfig, TrialSettings
-from nonbinary_ft.space import parse_space
-from nonbinary_ft.tuning.pruning import PruningPolicy
+from nonbinary_ft.tuning.pruning import PruningPolicy, in_top_fraction
 
 __all__ = [
-    "STRUCTURAL_SETTINGS",
     "AnalysisRunner",
     "RegimePolicy",
     "AnalysisPolicy",
@@ -89,35 +89,47 @@ class AnalysisRunner:
             return {"document": self._document, "done": self._done, "error": self._error}
 
 
-STRUCTURAL_SETTINGS = ("reinit_layers", "low_layers", "l2sp_layers")
-"""The settings the regime prunes on: table 7's rows about layers and regularisation.
-
-Learning rates stay open: the regime says 'low' or 'high' relative to a base, and the
-search is better placed than a fixed bound to find the value."""
-
-
 class RegimePolicy(PruningPolicy):
-    """Rules out settings outside the regime's narrowed space, given an analysis document.
+    """Rules out settings that go against the regime on table 7's rows, given an analysis document.
 
-    Only :data:`STRUCTURAL_SETTINGS` are checked against the space.
+    The rows are :data:`~nonbinary_ft.analysis.recommend.TABLE7_ROWS` (more layers
+    re-initialised, L2-SP, low layers at a low LR), each answered by the regime's recommended
+    settings. A setting is ruled out when it goes against at least ``min_rows`` of them.
+    Learning rates stay open: the regime says 'low' or 'high' relative to a base, and the
+    search is better placed than a fixed bound to find the value.
+
+    The sweep's own results overrule the regime: once a trial that answers the rows the same
+    way ranks in the top ``protect_top_fraction`` of the trials seen (``observe``), settings
+    like it are no longer ruled out. The regime describes typical settings; a strong trial in
+    the region is direct evidence about this target.
 
     Args:
         document: an analysis document (:meth:`AnalysisReport.to_dict`), or None (no veto).
         prune_on_provisional: also prune on a provisional (Fisher-only) regime.
+        min_rows: rows a setting must go against to be ruled out (1 to 3).
+        protect_top_fraction: the share of best trials whose row answers stay open.
     """
 
     def __init__(
-        self, document: Mapping[str, Any] | None, prune_on_provisional: bool = False
+        self,
+        document: Mapping[str, Any] | None,
+        prune_on_provisional: bool = False,
+        min_rows: int = 2,
+        protect_top_fraction: float = 0.0,
     ) -> None:
         self.prune_on_provisional = prune_on_provisional
-        self._space = None
+        self.min_rows = min_rows
+        self.protect_top_fraction = protect_top_fraction
+        self._recommended: TrialSettings | None = None
         self._because = ""
+        self._best: dict[str, float] = {}
+        self._answers: dict[str, dict[str, bool]] = {}
         self.update(document)
 
     def update(self, document: Mapping[str, Any] | None) -> None:
         """Adopt a new analysis document (evidence arrived)."""
         self._document = document
-        self._space = None
+        self._recommended = None
         if not document:
             return
         regime = document["regime"]
@@ -125,7 +137,7 @@ class RegimePolicy(PruningPolicy):
             return
         if regime["provisional"] and not self.prune_on_provisional:
             return
-        self._space = parse_space(document["recommendation"]["space"])
+        self._recommended = TrialSettings.model_validate(document["recommendation"]["settings"])
         decided = (
             f"gap {regime['gap']:+.3f}"
             if regime["gap"] is not None
@@ -140,20 +152,48 @@ class RegimePolicy(PruningPolicy):
     @property
     def active(self) -> bool:
         """Whether the current evidence rules anything out."""
-        return self._space is not None
+        return self._recommended is not None
+
+    def observe(
+        self, trial_id: str, settings: Mapping[str, Any], metrics: Mapping[str, Any]
+    ) -> None:
+        """Keep each trial's best validation accuracy and its answers on table 7's rows."""
+        accuracy = metrics.get("val_accuracy")
+        if isinstance(accuracy, float | int):
+            self._best[trial_id] = max(accuracy, self._best.get(trial_id, accuracy))
+            self._answers[trial_id] = row_answers(TrialSettings.model_validate(dict(settings)))
+
+    def _strong_trial_like(self, settings: TrialSettings) -> str | None:
+        """A trial in the top fraction so far that answers table 7's rows like ``settings``."""
+        answers = row_answers(settings)
+        for trial_id, theirs in self._answers.items():
+            if theirs == answers and in_top_fraction(
+                self._best, trial_id, self.protect_top_fraction
+            ):
+                return trial_id
+        return None
 
     def rules_out(self, settings: Mapping[str, Any]) -> str | None:
-        """The violated bounds of the narrowed space, with the evidence, or None."""
-        if self._space is None:
+        """The table-7 rows the settings go against, with the evidence, or None."""
+        if self._recommended is None:
             return None
-        from nonbinary_ft.analysis.recommend import space_violations
-
         trial = TrialSettings.model_validate(dict(settings))
-        outside = [n for n in space_violations(self._space, trial) if n in STRUCTURAL_SETTINGS]
-        if not outside:
+        against = rows_against(self._recommended, trial)
+        if len(against) < self.min_rows:
             return None
-        shown = ", ".join(f"{name}={settings.get(name)!r}" for name in outside)
-        return f"{shown} outside the {self._space.name} space: the weights {self._because}"
+        strong = self._strong_trial_like(trial)
+        if strong is not None:
+            logger.info(
+                "not ruling out %s: trial %s, alike on table 7's rows, is in the top %.0f%%",
+                dict(settings),
+                strong,
+                100 * self.protect_top_fraction,
+            )
+            return None
+        return (
+            f"against table 7 on {len(against)} of {len(TABLE7_ROWS)} rows: "
+            f"{'; '.join(against)}; the weights {self._because}"
+        )
 
 
 class AnalysisPolicy(RegimePolicy):
@@ -167,14 +207,21 @@ class AnalysisPolicy(RegimePolicy):
     Args:
         actor: the actor handle (killed once its answer is in).
         run_ref: the object ref of the actor's ``run()``.
-        prune_on_provisional: passed to :class:`RegimePolicy`.
+        prune_on_provisional, min_rows, protect_top_fraction: passed to
+            :class:`RegimePolicy`.
         poll_s: minimum seconds between two checks.
     """
 
     def __init__(
-        self, actor: Any, run_ref: Any, prune_on_provisional: bool = False, poll_s: float = 1.0
+        self,
+        actor: Any,
+        run_ref: Any,
+        prune_on_provisional: bool = False,
+        min_rows: int = 2,
+        protect_top_fraction: float = 0.0,
+        poll_s: float = 1.0,
     ):
-        super().__init__(None, prune_on_provisional)
+        super().__init__(None, prune_on_provisional, min_rows, protect_top_fraction)
         self.actor = actor
         self.run_ref = run_ref
         self.poll_s = poll_s

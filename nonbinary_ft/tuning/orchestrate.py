@@ -261,9 +261,13 @@ class _Stage:
         self.parent_run_id = parent_run_id
         self.options = options
 
-    def _callbacks(self, total: int) -> list[Any]:
+    def _callbacks(self, total: int, scheduler: Any) -> list[Any]:
         from nonbinary_ft.tuning.callbacks import MlflowTrialCallback, ProgressCallback
-        from nonbinary_ft.tuning.pruning import PruneStampCallback
+        from nonbinary_ft.tuning.pruning import (
+            PruneStampCallback,
+            PruningScheduler,
+            SchedulerStateCallback,
+        )
 
         key = self.plan.sweep_key
         mlflow = MlflowTrialCallback(
@@ -275,7 +279,10 @@ class _Stage:
             log_decisions=self.stage == "search",
         )
         # The stamp must run before MLflow sees the result (callbacks run in list order).
-        return [PruneStampCallback(key), mlflow, ProgressCallback(key, self.stage, total)]
+        callbacks = [PruneStampCallback(key), mlflow, ProgressCallback(key, self.stage, total)]
+        if isinstance(scheduler, PruningScheduler):
+            callbacks.append(SchedulerStateCallback(scheduler))
+        return callbacks
 
     def run(self, searcher: Any, scheduler: Any, num_samples: int, resume: bool) -> Any:
         """Fit the stage's Tuner (restored from storage when resuming and it exists).
@@ -323,7 +330,7 @@ class _Stage:
                 # Only the latest checkpoint of a trial is needed (to resume it, and in stage 3
                 # for its test-set softmax); at 170 MB for Inception v4, keep no others.
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
-                callbacks=self._callbacks(num_samples),
+                callbacks=self._callbacks(num_samples, scheduler),
             ),
         )
         return _fit_quietly(tuner)
@@ -559,7 +566,14 @@ def _start_analysis(
     actor, run_ref = start_analysis_actor(
         config, plan.storage.local_dir / "analysis", resources.cpus, resources.gpus
     )
-    analysis_policy = AnalysisPolicy(actor, run_ref, config.analysis.prune_on_provisional)
+    analysis = config.analysis
+    analysis_policy = AnalysisPolicy(
+        actor,
+        run_ref,
+        analysis.prune_on_provisional,
+        analysis.prune_min_rows,
+        config.sweep.protect_top_fraction,
+    )
     sweep_live.policy = analysis_policy
     logger.info("stage 1: analysis actor started")
     return analysis_policy

@@ -9,6 +9,10 @@ ruled out (or None), and an optional ``observe`` hook fed every trial result. Tw
 - :class:`PruningScheduler` wraps the scheduler: a running trial whose settings become ruled
   out is stopped at its next result. It also records the inner scheduler's (ASHA's) stops.
 
+Ray Tune saves the searcher's and the callbacks' state with the experiment, but not the
+scheduler's: :class:`SchedulerStateCallback` carries it, so that ASHA's rungs and the
+protected ranking survive ``Tuner.restore``.
+
 Every decision is a :class:`PruneDecision` appended to the sweep's live decision log (see
 :mod:`nonbinary_ft.tuning.live`); :class:`PruneStampCallback` writes the status and reason of
 stopped trials into their results, so that they reach Ray's experiment state and MLflow.
@@ -16,6 +20,7 @@ stopped trials into their results, so that they reach Ray's experiment state and
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -37,6 +42,8 @@ __all__ = [
     "PruningSearcher",
     "PruningScheduler",
     "PruneStampCallback",
+    "SchedulerStateCallback",
+    "in_top_fraction",
     "settings_of",
 ]
 
@@ -51,6 +58,18 @@ STATUS_OF_KIND = {"pruned_trial": "pruned", "early_stopped": "early_stopped"}
 def settings_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """The trial settings in a trial's config (other keys, such as a final run's seed, dropped)."""
     return {name: value for name, value in config.items() if name in SETTING_NAMES}
+
+
+def in_top_fraction(best: Mapping[str, float], trial_id: str, fraction: float) -> bool:
+    """Whether ``trial_id``'s best accuracy is in the top ``fraction`` of ``best`` (ties in).
+
+    Never with fewer than two trials to rank, or a fraction of 0.
+    """
+    if fraction <= 0 or len(best) < 2 or trial_id not in best:
+        return False
+    ranked = sorted(best.values(), reverse=True)
+    keep = max(1, int(len(ranked) * fraction))
+    return best[trial_id] >= ranked[keep - 1]
 
 
 class PruningPolicy(ABC):
@@ -210,14 +229,6 @@ class PruningScheduler(TrialScheduler):
         self.protect_top_fraction = protect_top_fraction
         self._best: dict[str, float] = {}
 
-    def _protected(self, trial_id: str) -> bool:
-        """Whether the trial ranks in the protected top fraction (ties included)."""
-        if self.protect_top_fraction <= 0 or len(self._best) < 2:
-            return False
-        ranked = sorted(self._best.values(), reverse=True)
-        keep = max(1, int(len(ranked) * self.protect_top_fraction))
-        return self._best[trial_id] >= ranked[keep - 1]
-
     @property
     def metric(self) -> str | None:
         """The wrapped scheduler's metric."""
@@ -247,9 +258,14 @@ class PruningScheduler(TrialScheduler):
         if sweep.policy is not None:
             sweep.policy.observe(trial.trial_id, settings, result)
             reason = None if finished else sweep.policy.rules_out(settings)
-            if reason is not None and self._protected(trial.trial_id):
-                logger.info("not pruning trial %s (top %.0f%% so far): %s", trial.trial_id,
-                            100 * self.protect_top_fraction, reason)
+            protected = in_top_fraction(self._best, trial.trial_id, self.protect_top_fraction)
+            if reason is not None and protected:
+                logger.info(
+                    "not pruning trial %s (top %.0f%% so far): %s",
+                    trial.trial_id,
+                    100 * self.protect_top_fraction,
+                    reason,
+                )
                 reason = None
             if reason is not None:
                 sweep.record(
@@ -303,6 +319,15 @@ class PruningScheduler(TrialScheduler):
         """Forwarded."""
         self.scheduler.restore(checkpoint_path)
 
+    def get_state(self) -> dict[str, Any]:
+        """The wrapped scheduler (its rungs and trial records) and the best accuracy per trial."""
+        return {"scheduler": copy.deepcopy(self.scheduler), "best": dict(self._best)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`."""
+        self.scheduler = state["scheduler"]
+        self._best = dict(state["best"])
+
 
 class PruneStampCallback(Callback):
     """Writes 'pruned' / 'early_stopped' and the reason into a stopped trial's last result.
@@ -330,3 +355,28 @@ class PruneStampCallback(Callback):
                     result["prune_reason"] = decision.reason
                     result["done"] = True
                 break
+
+
+class SchedulerStateCallback(Callback):
+    """Saves a :class:`PruningScheduler`'s state with the experiment and restores it on resume.
+
+    Ray Tune pickles the scheduler once, when the experiment starts, and checkpoints only the
+    searcher and the callbacks after that; without this callback a resumed sweep's ASHA would
+    start from empty rungs. The callback and the scheduler are pickled together in the
+    experiment's ``tuner.pkl``, so after ``Tuner.restore`` this callback still points at the
+    scheduler the restored controller uses.
+
+    Args:
+        scheduler: the sweep's scheduler.
+    """
+
+    def __init__(self, scheduler: PruningScheduler) -> None:
+        self.scheduler = scheduler
+
+    def get_state(self) -> dict[str, Any]:
+        """The scheduler's state (saved with each experiment checkpoint)."""
+        return {"scheduler": self.scheduler.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Put the saved state back into the scheduler (on --resume)."""
+        self.scheduler.set_state(state["scheduler"])

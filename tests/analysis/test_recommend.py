@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nonbinary_ft.analysis import narrowed_space, recommend, space_violations
+from nonbinary_ft.analysis import (
+    narrowed_space,
+    recommend,
+    recommended_settings,
+    rows_against,
+    space_violations,
+)
 from nonbinary_ft.analysis.outputs import space_yaml
 from nonbinary_ft.config import ExperimentConfig, TrialSettings
 from nonbinary_ft.errors import ConfigError
@@ -126,3 +132,20 @@ def test_static_space_files_follow_the_same_rules(regime):
     assert set(space.parameters) == set(rec.space.parameters)
     other = recommend(next(r for r in REGIMES[:2] if r != regime), config(0.025), 21)
     assert space_violations(space, other.settings)  # the other regime's settings are outside
+
+
+def test_the_papers_optima_go_against_their_regime_on_one_row_at_most():
+    base = TrialSettings(lr_high=0.025)
+    well, _ = recommended_settings("fits_well", base, 21)
+    poorly, _ = recommended_settings("fits_poorly", base, 21)
+    # Table 6: Caltech (fits well) kept one new layer, L2-SP on all, no low layers.
+    caltech = TrialSettings(lr_high=0.0025, reinit_layers=1, l2sp_layers="all")
+    assert rows_against(well, caltech) == [
+        "reinit_layers=1 (more layers re-initialised: no, the regime says yes)"
+    ]
+    # Aircraft (fits poorly) re-initialised three layers, 8 low layers at 0.01, no L2-SP.
+    aircraft = TrialSettings(reinit_layers=3, lr_high=0.025, low_layers=8, lr_low=0.01)
+    assert [row.split("=")[0] for row in rows_against(poorly, aircraft)] == ["reinit_layers"]
+    # Each regime's recommendation goes against the other on every row.
+    assert len(rows_against(well, poorly)) == len(rows_against(poorly, well)) == 3
+    assert rows_against(well, well) == []

@@ -28,6 +28,15 @@ POORLY_SPACE = {
 }
 
 
+POORLY_SETTINGS = {
+    "reinit_layers": 1,
+    "lr_high": 0.01,
+    "low_layers": 2,
+    "lr_low": 0.004,
+    "l2sp_layers": 0,
+}
+
+
 def _document(label="fits_poorly", provisional=False, gap=0.3):
     return {
         "regime": {
@@ -37,21 +46,46 @@ def _document(label="fits_poorly", provisional=False, gap=0.3):
             "gap": gap,
             "fisher": 0.8,
         },
-        "recommendation": {"space": POORLY_SPACE},
+        "recommendation": {"settings": POORLY_SETTINGS, "space": POORLY_SPACE},
     }
 
 
-def test_regime_policy_rules_out_what_the_narrowed_space_excludes():
+def test_regime_policy_rules_out_settings_against_two_rows_of_table_7():
     policy = RegimePolicy(_document())
     assert policy.active
-    reason = policy.rules_out({"reinit_layers": 2, "l2sp_layers": 0, "lr_high": 0.01})
-    assert "reinit_layers=2" in reason and "fits_poorly" in reason and "gap +0.300" in reason
-    assert policy.rules_out({"reinit_layers": 1, "l2sp_layers": 0, "lr_high": 0.01}) is None
-    assert "l2sp_layers='all'" in policy.rules_out(
-        {"reinit_layers": 1, "l2sp_layers": "all", "lr_high": 0.01}
-    )
-    # Learning rates are left to the search: only the layer settings are pruned on.
-    assert policy.rules_out({"reinit_layers": 1, "l2sp_layers": 0, "lr_high": 0.5}) is None
+    one_row = {**POORLY_SETTINGS, "reinit_layers": 3}
+    assert policy.rules_out(one_row) is None
+    two_rows = {**one_row, "l2sp_layers": "all"}
+    reason = policy.rules_out(two_rows)
+    assert "2 of 3 rows" in reason and "fits_poorly" in reason and "gap +0.300" in reason
+    assert "reinit_layers=3" in reason and "l2sp_layers='all'" in reason
+    three_rows = {**two_rows, "low_layers": 0, "lr_low": None}
+    assert "3 of 3 rows" in policy.rules_out(three_rows)
+    # L2-SP at strength 0 is no L2-SP: that row agrees.
+    assert policy.rules_out({**two_rows, "alpha": 0.0}) is None
+    # Learning rates are left to the search: only the layer rows are pruned on.
+    assert policy.rules_out({**POORLY_SETTINGS, "lr_high": 0.5, "lr_low": 0.4}) is None
+    strict = RegimePolicy(_document(), min_rows=1)
+    assert "1 of 3 rows" in strict.rules_out(one_row)
+
+
+def test_a_strong_trial_in_the_ruled_out_region_reopens_it():
+    policy = RegimePolicy(_document(), protect_top_fraction=0.5)
+    against = {**POORLY_SETTINGS, "reinit_layers": 3, "l2sp_layers": "all"}
+    alike = {**against, "reinit_layers": 2, "lr_high": 0.05}  # same answers on every row
+    other = {**against, "low_layers": 0, "lr_low": None}  # different answers: 3 rows against
+    running = {"epoch": 1, "status": "running"}
+    policy.observe("in_region", against, {**running, "val_accuracy": 0.3})
+    policy.observe("inside", POORLY_SETTINGS, {**running, "val_accuracy": 0.6})
+    assert policy.rules_out(alike) is not None  # the region's trial ranks below the top half
+    policy.observe("in_region", against, {**running, "val_accuracy": 0.9})
+    assert policy.rules_out(alike) is None
+    assert policy.rules_out(other) is not None
+    # Without protection the regime's veto stands whatever the sweep shows.
+    strict = RegimePolicy(_document())
+    strict.observe("in_region", against, {**running, "val_accuracy": 0.9})
+    strict.observe("inside", POORLY_SETTINGS, {**running, "val_accuracy": 0.6})
+    assert strict.rules_out(alike) is not None
 
 
 def test_no_veto_without_decisive_evidence():
@@ -139,10 +173,10 @@ def test_actor_prunes_the_ruled_out_region_and_mlflow_has_the_reason(
     pruned = [d for d in result.decisions if d.kind in ("pruned_sample", "pruned_trial")]
     assert pruned, "the analysis actor pruned nothing"
     for decision in pruned:
-        assert "fits_poorly" in decision.reason and "outside" in decision.reason
-    # The region built to be ruled out (L2-SP everywhere, or more than the head re-initialised)
-    # is among what was pruned.
-    assert any(
+        assert "fits_poorly" in decision.reason and "against table 7" in decision.reason
+    # Only the region built to be ruled out (L2-SP everywhere, or more than the head
+    # re-initialised, each with no low layers: two rows against fits_poorly) was pruned.
+    assert all(
         d.settings["l2sp_layers"] == "all" or d.settings["reinit_layers"] == 2 for d in pruned
     )
 

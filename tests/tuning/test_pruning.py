@@ -8,7 +8,8 @@ from typing import Any
 
 import optuna
 import pytest
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray import cloudpickle
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from nonbinary_ft.config import TrialSettings
@@ -19,6 +20,7 @@ from nonbinary_ft.tuning.pruning import (
     PruningPolicy,
     PruningScheduler,
     PruningSearcher,
+    SchedulerStateCallback,
 )
 from nonbinary_ft.tuning.sampling import ConstrainedSpace
 from nonbinary_ft.tuning.search import GridSearcher
@@ -159,6 +161,43 @@ def test_stamp_marks_the_result_that_stopped_the_trial(sweep_live):
     other = {"epoch": 1, "status": "running"}
     PruneStampCallback(KEY).on_trial_result(0, [], _trial("a", 0.01), other)
     assert other["status"] == "running"
+
+
+def test_asha_rungs_and_protected_ranking_survive_a_restore(sweep_live):
+    asha = ASHAScheduler(
+        time_attr="epoch",
+        metric="val_accuracy",
+        mode="max",
+        max_t=4,
+        grace_period=1,
+        reduction_factor=2,
+    )
+    scheduler = PruningScheduler(asha, KEY, protect_top_fraction=0.5)
+    callback = SchedulerStateCallback(scheduler)
+    # Ray pickles scheduler and callbacks together in tuner.pkl when the experiment starts...
+    at_start = cloudpickle.dumps((scheduler, callback))
+    for trial_id, accuracy in (("a", 0.8), ("b", 0.9)):
+        trial = _trial(trial_id, 0.01)
+        scheduler.on_trial_add(None, trial)
+        result = {"epoch": 1, "status": "running", "val_accuracy": accuracy}
+        assert scheduler.on_trial_result(None, trial, result) == TrialScheduler.CONTINUE
+    # ...and checkpoints the callbacks' state as the sweep goes on.
+    saved = cloudpickle.dumps(callback.get_state())
+
+    def weak_trial_decision(restored: PruningScheduler) -> str:
+        weak = _trial("c", 0.01)
+        restored.on_trial_add(None, weak)
+        result = {"epoch": 1, "status": "running", "val_accuracy": 0.1}
+        return restored.on_trial_result(None, weak, result)
+
+    fresh, _ = cloudpickle.loads(at_start)
+    # Empty rungs: nothing to compare the weak trial with.
+    assert weak_trial_decision(fresh) == TrialScheduler.CONTINUE
+    restored, restored_callback = cloudpickle.loads(at_start)
+    restored_callback.set_state(cloudpickle.loads(saved))
+    assert restored._best == {"a": 0.8, "b": 0.9}
+    # The restored rung holds 0.8 and 0.9: a 0.1 is below its cut-off.
+    assert weak_trial_decision(restored) == TrialScheduler.STOP
 
 
 def test_grid_searcher_resumes_where_it_stopped(tmp_path):
