@@ -4,21 +4,25 @@ A layer is one group of timm's fine-grained ``group_matcher`` (DESIGN.md). Model
 ``group_matcher`` fall back to timm's automatic grouping, with a warning. The
 :class:`LayerPlan` then says, for one trial's settings, which layers are re-initialised, which
 train at the low or high learning rate, and which decay towards their pre-trained values.
+:func:`count_layers` gives the layer count L from the architecture alone, without weights.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Literal
 
+import timm
 import torch
 from timm.models import group_parameters
 from timm.optim._param_groups import auto_group_layers
 
 from nonbinary_ft.config import TrialSettings
+from nonbinary_ft.models.loading import check_model_name
 
-__all__ = ["Layer", "LayerMap", "LayerPlan", "build_layer_map", "plan_layers"]
+__all__ = ["Layer", "LayerMap", "LayerPlan", "build_layer_map", "count_layers", "plan_layers"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +149,28 @@ def build_layer_map(model: torch.nn.Module, model_name: str | None = None) -> La
         )
     ]
     return LayerMap(model_name=name, layers=tuple(layers), grouping=grouping)
+
+
+@functools.cache
+def count_layers(model_name: str) -> int:
+    """The number of layers L of a timm model, from its architecture alone (cached per name).
+
+    The model is built on PyTorch's ``meta`` device: its parameters have shapes but no storage
+    and no initialisation, so a ViT-B counts in a tenth of a second instead of seconds. The
+    count does not depend on the weights or the number of classes (the head is one layer).
+
+    Raises:
+        ConfigError: an unknown model name.
+    """
+    check_model_name(model_name)
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(model_name, pretrained=False)
+    except (NotImplementedError, RuntimeError):
+        # An architecture that reads tensor values while it is built cannot use meta tensors.
+        logger.debug("%s cannot be built on the meta device; building it on the CPU", model_name)
+        model = timm.create_model(model_name, pretrained=False)
+    return len(build_layer_map(model, model_name))
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,25 @@ import torch
 from nonbinary_ft.config import ModelConfig
 from nonbinary_ft.errors import ConfigError, ModelError
 
-__all__ = ["create_backbone", "load_state_dict_file", "bundled_state_dict", "BUNDLED_MODEL"]
+__all__ = [
+    "create_backbone",
+    "check_model_name",
+    "load_state_dict_file",
+    "bundled_state_dict",
+    "BUNDLED_MODEL",
+]
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "tf_efficientnet_lite0"
 
 
-def _check_model_name(name: str) -> None:
+def check_model_name(name: str) -> None:
+    """Check that timm knows the model ``name``.
+
+    Raises:
+        ConfigError: an unknown name (the message suggests the closest known names).
+    """
     if timm.is_model(name):
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
@@ -168,7 +179,7 @@ def create_backbone(config: ModelConfig, num_classes: int | None) -> torch.nn.Mo
         ConfigError: unknown model name, or 'bundled' asked for another model.
         ModelError: the weights cannot be loaded or do not fit the model.
     """
-    _check_model_name(config.name)
+    check_model_name(config.name)
     kwargs: dict = {"drop_rate": config.drop_rate}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes

@@ -119,6 +119,7 @@ class MlflowTrialCallback(Callback):
         self.log_decisions = log_decisions
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
+        self._node_tags: dict[str, Any] = {}
         self._restored = False
         self._verified: set[str] = set()
         self._existing: dict[str, str] | None = None
@@ -187,8 +188,11 @@ class MlflowTrialCallback(Callback):
         if epoch > self._last_step.get(trial.trial_id, 0):
             self.tracker.log_epoch(run_id, _numeric_metrics(result), epoch)
             self._last_step[trial.trial_id] = epoch
-        if "node_id" in result:
+        # Tagged when the node changes (a retried trial may move), not on every epoch: each
+        # tag is one more database write on the driver, between one trial and the next.
+        if "node_id" in result and self._node_tags.get(trial.trial_id) != result["node_id"]:
             self.tracker.set_tags(run_id, {"nbft.node_id": result["node_id"]})
+            self._node_tags[trial.trial_id] = result["node_id"]
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any

@@ -25,12 +25,7 @@ from typing import Any
 from nonbinary_ft.config import ExperimentConfig, SweepConfig
 from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.space import Grid, SearchSpace, dump_space
-from nonbinary_ft.tuning.sampling import (
-    constrain_space,
-    count_layers,
-    grid_points,
-    load_sweep_spaces,
-)
+from nonbinary_ft.tuning.sampling import constrain_space, grid_points, load_sweep_spaces
 
 __all__ = [
     "DEFAULT_NUM_SAMPLES",
@@ -261,7 +256,11 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
             sweep.scheduler.grace_period,
             source=where,
         )
-    num_layers = count_layers(config.model)
+    # Imported here: counting builds the model, which pulls in timm and torch (--help and the
+    # errors above should not pay for them).
+    from nonbinary_ft.models.layers import count_layers
+
+    num_layers = count_layers(config.model.name)
     capped = [
         constrain_space(item, num_layers, config.settings, config.model.name) for item in sources
     ]

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nonbinary_ft.config import ExperimentConfig, ModelConfig, TrialSettings
+from nonbinary_ft.config import ExperimentConfig, TrialSettings
 from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.space import (
     Choice,
@@ -41,7 +41,6 @@ __all__ = [
     "SpaceSource",
     "ConstrainedSpace",
     "load_sweep_spaces",
-    "count_layers",
     "constrain_space",
     "grid_points",
     "make_valid",
@@ -114,20 +113,6 @@ def _find_space_file(name: str, source: str | Path | None, field: str) -> Path:
     raise ConfigError(
         field, f"an existing search-space file (looked for {looked})", name, source=source
     )
-
-
-def count_layers(model: ModelConfig) -> int:
-    """The number of layers L of the model (built with random weights: no download).
-
-    Raises:
-        ConfigError: an unknown model name.
-    """
-    # Imported here: building models pulls in timm and torch, which --help should not pay for.
-    from nonbinary_ft.models.layers import build_layer_map
-    from nonbinary_ft.models.loading import create_backbone
-
-    skeleton = model.model_copy(update={"pretrained": "none", "checkpoint": None})
-    return len(build_layer_map(create_backbone(skeleton, None), model.name))
 
 
 def _check_value(name: str, value: Any, where: SpaceSource) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from nonbinary_ft.config import TrialSettings
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.models.layers import build_layer_map, plan_layers
+from nonbinary_ft.models.layers import build_layer_map, count_layers, plan_layers
 
 # (model, number of layers, label of the layer below the head, label of the head)
 ARCHITECTURES = [
@@ -54,6 +54,31 @@ def test_layers_run_bottom_to_top(architecture):
     assert layer_map.layer_of(first) == 1
     classifier = model.pretrained_cfg["classifier"]
     assert layer_map.layer_of(f"{classifier}.weight") == len(layer_map)
+
+
+@pytest.mark.parametrize(("name", "count"), [(a[0], a[1]) for a in ARCHITECTURES])
+def test_count_layers_without_weights_matches_the_layer_map(name, count):
+    assert count_layers(name) == count
+
+
+def test_count_layers_builds_on_the_cpu_when_meta_tensors_fail(monkeypatch):
+    """An architecture that reads tensor values while it is built still gets counted."""
+    create = timm.create_model
+
+    def needs_values(*args, **kwargs):
+        if torch.empty(0).device.type == "meta":
+            raise NotImplementedError("Cannot copy out of meta tensor")
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(timm, "create_model", needs_values)
+    count_layers.cache_clear()
+    assert count_layers("test_resnet") == 6
+
+
+def test_count_layers_rejects_an_unknown_model():
+    with pytest.raises(ConfigError) as info:
+        count_layers("resnet5O")
+    assert info.value.field == "model.name"
 
 
 def test_inception_v4_matches_the_paper():

@@ -84,6 +84,27 @@ def test_restored_callback_continues_the_same_runs(tracking_uri, artifact_root, 
     assert MlflowClient(tracking_uri).get_run(runs["t1"]).data.tags["nbft.status"] == "completed"
 
 
+def test_node_is_tagged_when_it_changes_not_every_epoch(
+    tracking_uri, artifact_root, fresh_name, monkeypatch
+):
+    tracker, callback = _setup(tracking_uri, artifact_root, fresh_name)
+    tagged = []
+    set_tags = SweepTracker.set_tags
+    monkeypatch.setattr(
+        SweepTracker,
+        "set_tags",
+        lambda self, run_id, tags: tagged.append(dict(tags)) or set_tags(self, run_id, tags),
+    )
+    trial = _trial("t1")
+    callback.on_trial_start(0, [trial], trial)
+    for epoch, node in ((1, "n1"), (2, "n1"), (3, "n2")):  # retried on another node
+        callback.on_trial_result(0, [trial], trial, _result(epoch, node_id=node))
+
+    assert tagged == [{"nbft.node_id": "n1"}, {"nbft.node_id": "n2"}]
+    (run_id,) = tracker.trial_runs("search").values()
+    assert MlflowClient(tracking_uri).get_run(run_id).data.tags["nbft.node_id"] == "n2"
+
+
 def test_progress_snapshot_counts_trials_and_finds_the_best():
     from nonbinary_ft.tuning import live
 
