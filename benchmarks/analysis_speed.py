@@ -9,8 +9,11 @@ round, so that a loaded machine slows both alike; the ratio of medians is printe
 
 (b) **Cheap evidence vs training.** The linear probe plus every transferability score, on the
 cached features, against one fine-tuning epoch of the same experiment on the same data
-(``epoch_time_s`` of :func:`run_trial`, the training pass alone). Alternated too; goal: the
-ratio of medians <= 0.05.
+(``epoch_time_s`` of :func:`run_trial`, the training pass alone), alternated too. Two ratios
+of medians: to one epoch, and to one trial of the sweep (``train.epochs`` such epochs). The
+goal, "at most 5 % of one trial" (issue 3), is checked on the second. A trial is counted as
+its training passes only (no validation, model building or data loading), so the real share
+is smaller than the ratio printed.
 
     python -m benchmarks.analysis_speed [--config sweeps/quickstart.yaml] [--rounds 3]
     python -m benchmarks.analysis_speed --set model.image_size=128 --rounds 1
@@ -46,7 +49,8 @@ from nonbinary_ft.training.trial import run_trial
 logger = logging.getLogger("benchmarks.analysis_speed")
 
 FEATURE_CACHE_GOAL = 10.0
-EVIDENCE_EPOCH_GOAL = 0.05
+# Issue 3: probe plus scores "at most 5 % of one trial".
+EVIDENCE_TRIAL_GOAL = 0.05
 
 
 def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
@@ -96,7 +100,7 @@ def feature_cache(config: ExperimentConfig, rounds: int, root: Path) -> dict[str
 
 
 def evidence_vs_epoch(config: ExperimentConfig, rounds: int, root: Path) -> dict[str, Any]:
-    """(b): probe plus all scores on cached features against one training epoch."""
+    """(b): probe plus all scores on cached features against one training epoch and one trial."""
     cached = _with_cache(config, root / "evidence")
     features = extract_features(cached, progress=False)
     one_epoch = cached.model_copy(
@@ -104,23 +108,29 @@ def evidence_vs_epoch(config: ExperimentConfig, rounds: int, root: Path) -> dict
     )
     probe_s, scores_s, epoch_s = [], [], []
     for index in range(rounds):
-        probe_s.append(_timed(lambda: fixed_feature_accuracy(features, cached.analysis.probe))[0])
+        seconds, probe = _timed(lambda: fixed_feature_accuracy(features, cached.analysis.probe))
+        probe_s.append(seconds)
         seconds, scores = _timed(lambda: transfer_scores(features, cached))
         scores_s.append(seconds)
         result = run_trial(one_epoch, lambda metrics, path: None, root / f"epoch-{index}")
         epoch_s.append(float(result.history[0]["epoch_time_s"]))
     evidence = statistics.median(p + s for p, s in zip(probe_s, scores_s, strict=True))
-    # Once more, one score at a time: where the scores' time goes.
+    # Again, one score at a time: where the scores' time goes.
     per_score = {}
     for name in scores:
         alone = cached.analysis.model_copy(update={"scores": (name,)})
         only = cached.model_copy(update={"analysis": alone})
-        per_score[name] = _timed(lambda cfg=only: transfer_scores(features, cfg))[0]
-    probe = cached.analysis.probe
+        per_score[name] = statistics.median(
+            _timed(lambda cfg=only: transfer_scores(features, cfg))[0] for _ in range(rounds)
+        )
+    epoch = statistics.median(epoch_s)
+    trial = epoch * config.train.epochs
     return {
         "probe_s": statistics.median(probe_s),
-        "probe_candidates": len(probe.lrs) * len(probe.weight_decays),
-        "probe_steps_each": probe.steps,
+        "probe_weight_decays": [c.weight_decay for c in probe.candidates],
+        "probe_iterations": [c.iterations for c in probe.candidates],
+        "probe_chosen_weight_decay": probe.weight_decay,
+        "probe_val_accuracy": probe.val_accuracy,
         "scores_s": statistics.median(scores_s),
         "per_score_s": per_score,
         "probe_plus_scores_s": evidence,
@@ -128,10 +138,18 @@ def evidence_vs_epoch(config: ExperimentConfig, rounds: int, root: Path) -> dict
         "scores_not_computed": {
             name: score.reason for name, score in scores.items() if not score.computed
         },
-        "fine_tune_epoch_s": statistics.median(epoch_s),
-        "ratio": evidence / statistics.median(epoch_s),
-        "goal": EVIDENCE_EPOCH_GOAL,
+        "fine_tune_epoch_s": epoch,
+        "trial_epochs": config.train.epochs,
+        "trial_s": trial,
+        "trial_counts": f"train.epochs ({config.train.epochs}) x the median training pass of "
+        "one epoch; validation, model building and data loading not counted",
+        "ratio_to_epoch": evidence / epoch,
+        "ratio_to_trial": evidence / trial,
+        "goal": EVIDENCE_TRIAL_GOAL,
+        "goal_on": "ratio_to_trial",
+        "goal_met": evidence / trial <= EVIDENCE_TRIAL_GOAL,
         "train_images": int(features.train.labels.size),
+        "feature_dim": features.dim,
     }
 
 

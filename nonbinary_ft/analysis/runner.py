@@ -29,6 +29,7 @@ from nonbinary_ft.analysis.scores import (
     list_scores,
 )
 from nonbinary_ft.analysis.scratch import ScratchResult, given_scratch, scratch_baseline
+from nonbinary_ft.analysis.threads import one_thread_when_small
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.errors import AnalysisError
 
@@ -167,7 +168,9 @@ def transfer_scores(
         source_features=source[0] if source is not None else None,
         source_labels=source[1] if source is not None else None,
     )
-    results = compute_scores(train.features[rows], train.labels[rows], context, names=names)
+    sample = train.features[rows]
+    with one_thread_when_small(sample.size):
+        results = compute_scores(sample, train.labels[rows], context, names=names)
     for result in results.values():
         if result.computed:
             logger.info("score %s = %.4g", result.name, result.value)
@@ -235,9 +238,8 @@ def analyse(
         )
     probe = fixed_feature_accuracy(features, config.analysis.probe)
     logger.info(
-        "fixed-feature accuracy: val %.4f (lr %g, wd %g)",
+        "fixed-feature accuracy: val %.4f (weight decay %g)",
         probe.val_accuracy,
-        probe.lr,
         probe.weight_decay,
     )
     scores = transfer_scores(features, config)

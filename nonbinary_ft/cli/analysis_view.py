@@ -52,7 +52,7 @@ def show_analysis(report: AnalysisReport, paths: dict[str, Path], console: Conso
     probe = report.probe
     console.print(_evidence_table(report))
     console.print(
-        f"fixed features: linear probe lr {probe.lr:g}, weight decay {probe.weight_decay:g}; "
+        f"fixed features: linear probe, weight decay {probe.weight_decay:g}; "
         f"test accuracy {_percent(probe.test_accuracy)}%",
         highlight=False,
     )

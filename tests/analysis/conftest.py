@@ -67,7 +67,7 @@ def make_config(tmp_path: Path, checkpoint: Path) -> MakeConfig:
         "train": {"epochs": 1, "warmup_epochs": 0, "device": "cpu"},
         "analysis": {
             "cache_dir": str(tmp_path / "cache"),
-            "probe": {"steps": 50, "lrs": [0.01, 0.1], "weight_decays": [0.0, 0.001]},
+            "probe": {"max_iter": 50, "weight_decays": [0.1, 0.001]},
             "scratch": {"epochs": 1},
         },
     }

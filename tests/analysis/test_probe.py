@@ -1,15 +1,17 @@
-"""The fixed-feature linear probe: separable data, random labels, and a search that reads val."""
+"""The fixed-feature linear probe: the regression it solves, and a search that reads val."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from nonbinary_ft.analysis import extract_features, fit_linear_probe, fixed_feature_accuracy
+from nonbinary_ft.analysis.probe import logistic_regression_path
 from nonbinary_ft.config import ProbeConfig
 from nonbinary_ft.errors import AnalysisError
 
-FAST = ProbeConfig(lrs=(0.1,), weight_decays=(0.0,), steps=200)
+FAST = ProbeConfig(weight_decays=(1e-3,), max_iter=100)
 
 
 def blobs(n_per_class: int, n_classes: int, dim: int, spread: float, seed: int):
@@ -17,6 +19,89 @@ def blobs(n_per_class: int, n_classes: int, dim: int, spread: float, seed: int):
     centres = rng.normal(size=(n_classes, dim)) * spread
     labels = np.repeat(np.arange(n_classes), n_per_class)
     return centres[labels] + rng.normal(size=(labels.size, dim)), labels
+
+
+def standardised(x):
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+# 30 samples in 80 dimensions (fitted in the span of the rows) and 120 in 6 (fitted as is).
+@pytest.mark.parametrize(("n_per_class", "dim"), [(10, 80), (40, 6)], ids=["n<d", "n>d"])
+def test_path_solves_scikit_learns_logistic_regression(n_per_class, dim):
+    """Each strength's weights are those of LogisticRegression(C = 1 / (weight decay * N))."""
+    x, y = blobs(n_per_class, 3, dim, spread=0.5, seed=0)
+    x = standardised(x)
+    path = logistic_regression_path(x, y, 3, (0.01, 1.0, 0.1), max_iter=1000, tol=1e-7)
+    assert [c.weight_decay for c in path] == [1.0, 0.1, 0.01]  # strongest first
+    for classifier in path:
+        reference = LogisticRegression(
+            C=1.0 / (classifier.weight_decay * y.size), tol=1e-10, max_iter=100_000
+        ).fit(x, y)
+        scale = np.abs(reference.coef_).max()
+        np.testing.assert_allclose(classifier.weights, reference.coef_.T, atol=1e-4 * scale)
+        # The bias is free up to a shift common to all classes; the probabilities are not.
+        np.testing.assert_allclose(
+            probabilities(classifier, x), reference.predict_proba(x), atol=1e-5
+        )
+
+
+def probabilities(classifier, x):
+    logits = x @ classifier.weights + classifier.bias
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_warm_started_path_equals_independent_fits():
+    x, y = blobs(10, 4, 50, spread=0.4, seed=3)
+    x = standardised(x)
+    path = logistic_regression_path(x, y, 4, (10.0, 1.0, 0.1, 0.01, 0.001), max_iter=1000, tol=1e-7)
+    cold = []
+    for classifier in path:
+        (alone,) = logistic_regression_path(
+            x, y, 4, (classifier.weight_decay,), max_iter=1000, tol=1e-7
+        )
+        cold.append(alone.iterations)
+        # Both stop at a gradient of 1e-7, so weights differ by up to 1e-7 / weight decay.
+        scale = np.abs(alone.weights).max()
+        np.testing.assert_allclose(classifier.weights, alone.weights, atol=2e-4 * scale)
+        np.testing.assert_allclose(probabilities(classifier, x), probabilities(alone, x), atol=1e-5)
+    # A later fit starts near its optimum: the path costs fewer iterations than cold starts.
+    assert sum(c.iterations for c in path[1:]) < sum(cold[1:])
+
+
+def test_search_over_the_path_picks_what_independent_fits_would():
+    (x, y), (val_x, val_y) = blobs(8, 4, 60, 0.5, seed=5), blobs(30, 4, 60, 0.5, seed=5)
+    probe = ProbeConfig()
+    result = fit_linear_probe((x, y), (val_x, val_y), None, probe)
+    alone = [
+        fit_linear_probe((x, y), (val_x, val_y), None, ProbeConfig(weight_decays=(decay,)))
+        for decay in probe.weight_decays
+    ]
+    best = max(alone, key=lambda r: (r.val_accuracy, r.weight_decay))
+    assert result.weight_decay == best.weight_decay
+    assert result.val_accuracy == best.val_accuracy
+    assert sorted(c.val_accuracy for c in result.candidates) == sorted(
+        r.val_accuracy for r in alone
+    )
+
+
+def test_default_grid_regularises_when_samples_are_fewer_than_dimensions():
+    """30 samples in 400 dimensions, the classes apart in 5: any weak penalty separates the
+    training set perfectly, and validation has to prefer a strong one."""
+    rng = np.random.default_rng(7)
+    centres = np.zeros((3, 400))
+    centres[:, :5] = rng.normal(size=(3, 5))
+
+    def split(n_per_class):
+        labels = np.repeat(np.arange(3), n_per_class)
+        return centres[labels] + rng.normal(size=(labels.size, 400)), labels
+
+    result = fit_linear_probe(split(10), split(200), split(200))
+    weakest = result.candidates[-1]
+    assert result.candidates[0].weight_decay >= 1.0  # the grid reaches a strong penalty
+    assert weakest.train_accuracy == 1.0
+    assert result.weight_decay > weakest.weight_decay
+    assert result.val_accuracy > weakest.val_accuracy
 
 
 def test_separable_classes_reach_full_accuracy():
@@ -58,7 +143,7 @@ def _correlated(n: int, seed: int):
     return np.stack([y + z, z], axis=1), y
 
 
-SEARCH = ProbeConfig(lrs=(0.1,), weight_decays=(0.0, 30.0), steps=300)
+SEARCH = ProbeConfig(weight_decays=(0.0, 30.0))
 
 
 def test_search_picks_the_candidate_that_is_best_on_validation():
@@ -85,10 +170,11 @@ def test_search_reads_validation_not_train_or_test():
 
 def test_fixed_feature_accuracy_on_cached_features(make_config):
     features = extract_features(make_config(), progress=False)
-    result = fixed_feature_accuracy(features, ProbeConfig(steps=50, lrs=(0.1,)))
-    assert len(result.candidates) == 4  # 1 lr x the 4 default weight decays
+    result = fixed_feature_accuracy(features, ProbeConfig(max_iter=50))
+    decays = sorted(ProbeConfig().weight_decays, reverse=True)
+    assert [c.weight_decay for c in result.candidates] == decays
     assert 0.0 <= result.val_accuracy <= 1.0 and result.test_accuracy is not None
-    assert result.to_dict()["lr"] == 0.1
+    assert result.to_dict()["weight_decay"] in decays
 
 
 @pytest.mark.parametrize(

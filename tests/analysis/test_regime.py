@@ -83,7 +83,7 @@ def test_accuracies_at_chance_are_flagged_and_emd_is_reported_only():
 
 
 def test_evidence_from_the_analysis_steps():
-    probe = ProbeResult(0.8, 0.75, 1.0, 0.1, 0.0, (), 0.34)
+    probe = ProbeResult(0.8, 0.75, 1.0, 0.0, (), 0.34)
     scores = {
         "fisher": ScoreResult("fisher", 1.4, None, True),
         "emd": ScoreResult("emd", None, "needs a sample of the source data set", True),

@@ -8,6 +8,7 @@ import scipy.linalg
 import scipy.optimize
 from scipy.spatial.distance import cdist
 from sklearn.covariance import LedoitWolf
+from sklearn.covariance import ledoit_wolf_shrinkage as sklearn_ledoit_wolf_shrinkage
 from sklearn.datasets import make_swiss_roll
 
 from nonbinary_ft.analysis.scores import (
@@ -28,6 +29,7 @@ from nonbinary_ft.analysis.scores import (
     register,
     twonn_dimension,
 )
+from nonbinary_ft.analysis.scores.fisher import ledoit_wolf_shrinkage
 from nonbinary_ft.errors import AnalysisError, ConfigError
 
 
@@ -63,21 +65,38 @@ def fisher_direct(features, labels, shrunk_within=None, shrinkage=0.0):
     return np.trace(scipy.linalg.solve(shrunk_within, between)) / len(classes)
 
 
-@pytest.mark.parametrize("shrinkage", [0.0, 0.3])
-def test_fisher_matches_explicit_scatter_matrices(shrinkage):
-    x, y = blobs(n_per_class=15, n_classes=3, dim=4, spread=1.5)
+# 45 samples in 4 dimensions, and 15 in 40, where the score is computed in the samples'
+# dual (Woodbury).
+@pytest.mark.parametrize(
+    ("shrinkage", "n_per_class", "dim", "seed"),
+    [(0.0, 15, 4, 0), (0.3, 15, 4, 0), (0.3, 5, 40, 2), (1.0, 5, 40, 2)],
+    ids=["n>d-no-shrinkage", "n>d", "n<d", "n<d-identity"],
+)
+def test_fisher_matches_explicit_scatter_matrices(shrinkage, n_per_class, dim, seed):
+    x, y = blobs(n_per_class=n_per_class, n_classes=3, dim=dim, spread=1.5, seed=seed)
     score = FisherScore(shrinkage=shrinkage).fit(x, y).score_
     assert score == pytest.approx(fisher_direct(x, y, shrinkage=shrinkage), rel=1e-9)
 
 
-def test_fisher_ledoit_wolf_matches_sklearn_estimator():
-    x, y = blobs(n_per_class=10, n_classes=3, dim=6, spread=1.0, seed=1)
+@pytest.mark.parametrize(
+    ("n_per_class", "dim", "seed"), [(10, 6, 1), (5, 40, 3)], ids=["n>d", "n<d"]
+)
+def test_fisher_ledoit_wolf_matches_sklearn_estimator(n_per_class, dim, seed):
+    x, y = blobs(n_per_class=n_per_class, n_classes=3, dim=dim, spread=1.0, seed=seed)
     residuals = x.copy()
     for c in np.unique(y):
         residuals[y == c] -= x[y == c].mean(axis=0)
     shrunk = LedoitWolf(assume_centered=True).fit(residuals).covariance_
     score = FisherScore().fit(x, y).score_
     assert score == pytest.approx(fisher_direct(x, y, shrunk_within=shrunk), rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "d"), [(30, 8), (8, 30), (10, 1)])
+def test_ledoit_wolf_shrinkage_from_either_gram_matches_sklearn(n, d):
+    x = np.random.default_rng(4).normal(size=(n, d)) @ np.diag(np.linspace(0.2, 3.0, d))
+    expected = sklearn_ledoit_wolf_shrinkage(x, assume_centered=True)
+    assert ledoit_wolf_shrinkage(x, x.T @ x) == pytest.approx(expected, rel=1e-12)
+    assert ledoit_wolf_shrinkage(x, x @ x.T) == pytest.approx(expected, rel=1e-12)
 
 
 def test_fisher_higher_for_separated_classes():
@@ -277,6 +296,13 @@ def test_h_score_matches_direct_formula():
     conditional = np.array([x[y == c].mean(axis=0) for c in y])
     # np.cov divides by N - 1 and the pseudo-inverse is numpy's: both cancel or agree.
     expected = np.trace(np.linalg.pinv(np.cov(x.T)) @ np.cov(conditional.T))
+    assert HScore().fit(x, y).score_ == pytest.approx(expected, rel=1e-9)
+
+
+def test_h_score_with_fewer_samples_than_dimensions_matches_direct_formula():
+    x, y = blobs(6, 3, 30, spread=1.0, seed=5)  # 18 samples: a rank-17 covariance
+    conditional = np.array([x[y == c].mean(axis=0) for c in y])
+    expected = np.trace(np.linalg.pinv(np.cov(x.T), hermitian=True) @ np.cov(conditional.T))
     assert HScore().fit(x, y).score_ == pytest.approx(expected, rel=1e-9)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-from sklearn.covariance import ledoit_wolf_shrinkage
 
 from nonbinary_ft.analysis.scores.base import (
     ScoreNotComputable,
@@ -14,7 +13,7 @@ from nonbinary_ft.analysis.scores.base import (
 from nonbinary_ft.analysis.scores.registry import register
 from nonbinary_ft.errors import ConfigError
 
-__all__ = ["FisherScore"]
+__all__ = ["FisherScore", "ledoit_wolf_shrinkage"]
 
 
 @register
@@ -37,9 +36,8 @@ class FisherScore(TransferabilityScore):
 
     Args:
         shrinkage: ``"ledoit_wolf"`` (default) estimates ``s`` from the within-class
-            residuals with the Ledoit-Wolf formula
-            (:func:`sklearn.covariance.ledoit_wolf_shrinkage`); a float in ``[0, 1]`` fixes
-            ``s``; ``0`` means no shrinkage.
+            residuals with scikit-learn's Ledoit-Wolf formula (:func:`ledoit_wolf_shrinkage`);
+            a float in ``[0, 1]`` fixes ``s``; ``0`` means no shrinkage.
     """
 
     name = "fisher"
@@ -62,38 +60,48 @@ class FisherScore(TransferabilityScore):
         np.add.at(means, codes, features)
         means /= counts[:, None]
         residuals = features - means[codes]
-        within = residuals.T @ residuals / n
-        trace = float(np.trace(within))
+        # Sw enters only through R^T R (D x D) or R R^T (N x N), whose non-zero spectra agree:
+        # with fewer samples than dimensions the work is done in the smaller one.
+        dual = n < d
+        gram = residuals @ residuals.T if dual else residuals.T @ residuals
+        trace = float(np.trace(gram)) / n
         if trace <= 0.0:
             raise ScoreNotComputable(
                 "the features do not vary within any class, so the Fisher score is infinite"
             )
-        s = self._shrinkage_coefficient(residuals)
+        s = self._shrinkage_coefficient(residuals, gram)
         if s == 0.0 and n - k < d:
             # Sw has rank at most N - K, so it cannot be inverted.
             raise ScoreNotComputable(
                 f"the within-class covariance is singular ({d} dimensions but only "
                 f"{n - k} degrees of freedom); use shrinkage='ledoit_wolf' or a shrinkage > 0"
             )
-        within = (1.0 - s) * within + s * (trace / d) * np.eye(d)
-        # Sb = B^T B with rows sqrt(n_k/N) (m_k - m): Tr(Sw^-1 Sb) = sum(B^T * Sw^-1 B^T),
-        # a D x K solve instead of a D x D one.
+        # Sb = B^T B with rows sqrt(n_k/N) (m_k - m), so Tr(Sw^-1 Sb) = sum(B^T * Sw^-1 B^T).
         b = (means - features.mean(axis=0)) * np.sqrt(counts / n)[:, None]
+        ridge, scale = s * trace / d, (1.0 - s) / n  # shrunk Sw = ridge * I + scale * R^T R
         try:
-            factor = scipy.linalg.cho_factor(within)
+            if dual:
+                # Woodbury: (c I + a R^T R)^-1 = (I - a R^T (c I + a R R^T)^-1 R) / c, so
+                # only an N x N system is solved (ridge > 0 here: s = 0 was refused above).
+                projected = residuals @ b.T
+                factor = scipy.linalg.cho_factor(ridge * np.eye(n) + scale * gram)
+                solved = scipy.linalg.cho_solve(factor, projected)
+                value = (np.sum(b**2) - scale * np.sum(projected * solved)) / ridge
+            else:
+                factor = scipy.linalg.cho_factor(ridge * np.eye(d) + scale * gram)
+                value = np.sum(b.T * scipy.linalg.cho_solve(factor, b.T))
         except np.linalg.LinAlgError as error:
             raise ScoreNotComputable(
                 "the within-class covariance is singular; use a larger shrinkage"
             ) from error
-        solved = scipy.linalg.cho_solve(factor, b.T)
-        return float(np.sum(b.T * solved)) / k
+        return float(value) / k
 
-    def _shrinkage_coefficient(self, residuals: np.ndarray) -> float:
+    def _shrinkage_coefficient(self, residuals: np.ndarray, gram: np.ndarray) -> float:
         """The shrinkage ``s`` in ``[0, 1]``, from the parameter or Ledoit-Wolf."""
         shrinkage = self.shrinkage
         if shrinkage == "ledoit_wolf":
             # The residuals are centred per class, so their uncentred covariance is Sw.
-            return float(ledoit_wolf_shrinkage(residuals, assume_centered=True))
+            return ledoit_wolf_shrinkage(residuals, gram)
         if (
             isinstance(shrinkage, (int, float))
             and not isinstance(shrinkage, bool)
@@ -103,3 +111,28 @@ class FisherScore(TransferabilityScore):
         raise ConfigError(
             "FisherScore.shrinkage", "'ledoit_wolf' or a float in [0, 1]", got=shrinkage
         )
+
+
+def ledoit_wolf_shrinkage(centred: np.ndarray, gram: np.ndarray) -> float:
+    """Ledoit-Wolf shrinkage of the covariance ``X^T X / N`` of already centred rows.
+
+    The formula of :func:`sklearn.covariance.ledoit_wolf_shrinkage` with
+    ``assume_centered=True``, whose two D x D products are replaced: the sum of squares of
+    ``X^T X`` is that of ``X X^T``, and the sum of ``(X^2)^T X^2`` is ``sum_i |x_i|^4``. So
+    the cost is that of whichever Gram matrix the caller has.
+
+    Args:
+        centred: ``(N, D)`` centred rows X.
+        gram: ``X^T X`` or ``X X^T``.
+    """
+    n, d = centred.shape
+    if d == 1:
+        return 0.0  # as scikit-learn: with one feature every shrinkage gives the same
+    norms2 = np.einsum("ij,ij->i", centred, centred)
+    trace = norms2.sum() / n  # Tr(X^T X / N)
+    mu = trace / d
+    delta_ = np.sum(gram**2) / n**2
+    beta_ = (np.sum(norms2**2) / n - delta_) / (d * n)
+    delta = (delta_ - 2.0 * mu * trace + d * mu**2) / d
+    beta = min(beta_, delta)
+    return 0.0 if beta == 0 else float(beta / delta)

@@ -9,6 +9,7 @@ from nonbinary_ft.analysis.scores.base import (
     SourceContext,
     TransferabilityScore,
 )
+from nonbinary_ft.analysis.scores.linalg import wide_svd
 from nonbinary_ft.analysis.scores.registry import register
 from nonbinary_ft.errors import ConfigError
 
@@ -45,18 +46,32 @@ class HScore(TransferabilityScore):
             isinstance(self.rcond, (int, float)) and 0.0 <= self.rcond < 1.0
         ):
             raise ConfigError("HScore.rcond", "a float in [0, 1)", got=self.rcond)
-        n = codes.size
+        n, d = features.shape
         centred = features - features.mean(axis=0)
-        eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / n)
-        if eigenvalues[-1] <= 0.0:
-            raise ScoreNotComputable("the features are constant, so their covariance is zero")
-        keep = eigenvalues > self.rcond * eigenvalues[-1]
         counts = np.bincount(codes)
-        means = np.zeros((counts.size, features.shape[1]))
+        if n < d:
+            # With fewer samples than dimensions, work with centred = U S V^T (N x N factors):
+            # cov(f) = V (S^2 / N) V^T, and B V = M centred V = M U S, where M averages the
+            # rows of each class and weighs class k by sqrt(n_k / N). Each term
+            # |B v|^2 / lambda is then N |M u|^2, with no small eigenvalue to divide by.
+            left, singular = wide_svd(centred)
+            keep = self._kept(singular**2)
+            members = (codes == np.arange(counts.size)[:, None]) / np.sqrt(counts * n)[:, None]
+            return float(n * np.sum((members @ left[:, keep]) ** 2))
+        eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / n)
+        keep = self._kept(eigenvalues)
+        means = np.zeros((counts.size, d))
         np.add.at(means, codes, centred)
         means /= counts[:, None]
         # cov(E[f|y]) = B^T B with rows sqrt(n_k/N) (m_k - m), so the trace is a sum over
-        # the kept eigen-directions of |B v|^2 / lambda.
+        # the kept eigen-directions v of cov(f) of |B v|^2 / lambda.
         b = means * np.sqrt(counts / n)[:, None]
         along = b @ eigenvectors[:, keep]
         return float(np.sum(along**2 / eigenvalues[keep]))
+
+    def _kept(self, eigenvalues: np.ndarray) -> np.ndarray:
+        """Which eigenvalues the pseudo-inverse keeps: those above ``rcond`` x the largest."""
+        largest = eigenvalues.max()
+        if largest <= 0.0:
+            raise ScoreNotComputable("the features are constant, so their covariance is zero")
+        return eigenvalues > self.rcond * largest

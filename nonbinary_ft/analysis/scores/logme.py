@@ -11,6 +11,7 @@ from nonbinary_ft.analysis.scores.base import (
     SourceContext,
     TransferabilityScore,
 )
+from nonbinary_ft.analysis.scores.linalg import wide_svd
 from nonbinary_ft.analysis.scores.registry import register
 
 __all__ = ["LogME"]
@@ -52,33 +53,36 @@ class LogME(TransferabilityScore):
         self.max_iter = max_iter
 
     def _score(self, features: np.ndarray, codes: np.ndarray, context: SourceContext) -> float:
-        n, d = features.shape
+        n = features.shape[0]
         targets = (codes[:, None] == np.arange(int(codes.max()) + 1)[None, :]).astype(float)
         sigma, projected = _spectrum(features, targets)
         if sigma.size == 0:
             raise ScoreNotComputable("the features are all zero")
-        evidences = [
-            self._evidence(sigma, projected[:, k], float(targets[:, k] @ targets[:, k]), n)
-            for k in range(targets.shape[1])
-        ]
-        return float(np.mean(evidences))
+        # A one-hot target's squared norm is its class size.
+        return float(np.mean(self._evidences(sigma, projected.T, np.bincount(codes), n)))
 
-    def _evidence(self, sigma: np.ndarray, x: np.ndarray, y_norm2: float, n: int) -> float:
-        """Maximum log evidence per sample of one target.
+    def _evidences(
+        self, sigma: np.ndarray, coordinates: np.ndarray, y_norm2: np.ndarray, n: int
+    ) -> np.ndarray:
+        """Maximum log evidence per sample of each target, all targets at once.
 
-        ``sigma`` are the non-zero eigenvalues of ``F^T F``, ``x`` the target's coordinates
-        along the matching left singular vectors; the part of ``y`` outside their span is
-        ``y_norm2 - |x|^2``, a residual that no weight vector can explain.
+        ``sigma`` are the non-zero eigenvalues of ``F^T F``; row k of ``coordinates`` holds
+        target k's coordinates along the matching left singular vectors, and ``y_norm2[k]``
+        its squared norm. The part of a target outside their span, ``y_norm2 - |x|^2``, is a
+        residual that no weight vector can explain. Each target runs its own fixed-point
+        iteration; one that has converged is no longer updated.
         """
-        x2 = x**2
-        outside = max(y_norm2 - float(x2.sum()), 0.0)
-        alpha, beta = 1.0, 1.0
+        x2 = coordinates**2
+        outside = np.maximum(y_norm2 - x2.sum(axis=1), 0.0)
+        alpha, beta = np.ones(len(x2)), np.ones(len(x2))
+        active = np.arange(len(x2))
         for _ in range(self.max_iter):
-            t = alpha / beta
-            gamma, m2, res2 = _statistics(sigma, x2, outside, t)
-            alpha = gamma / (m2 + _EPSILON)
-            beta = (n - gamma) / (res2 + _EPSILON)
-            if abs(alpha / beta - t) <= self.tol * t:
+            t = alpha[active] / beta[active]
+            gamma, m2, res2 = _statistics(sigma, x2[active], outside[active], t)
+            alpha[active] = gamma / (m2 + _EPSILON)
+            beta[active] = (n - gamma) / (res2 + _EPSILON)
+            active = active[np.abs(alpha[active] / beta[active] - t) > self.tol * t]
+            if active.size == 0:
                 break
         else:
             logger.debug("LogME did not converge in %d iterations", self.max_iter)
@@ -87,12 +91,12 @@ class LogME(TransferabilityScore):
         evidence = (
             0.5 * sigma.size * np.log(alpha)
             + 0.5 * n * np.log(beta)
-            - 0.5 * np.sum(np.log(alpha + beta * sigma))
+            - 0.5 * np.sum(np.log(alpha[:, None] + beta[:, None] * sigma), axis=1)
             - 0.5 * beta * res2
             - 0.5 * alpha * m2
             - 0.5 * n * np.log(2.0 * np.pi)
         )
-        return float(evidence) / n
+        return evidence / n
 
 
 def _spectrum(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,17 +113,21 @@ def _spectrum(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np
         # U^T y = S^-1 V^T F^T y
         projected = (v.T @ (features.T @ targets)) / np.sqrt(sigma)[:, None]
         return sigma, projected
-    u, s, _ = np.linalg.svd(features, full_matrices=False)
+    u, s = wide_svd(features)
     keep = s > s.max() * max(n, d) * np.finfo(float).eps
     return s[keep] ** 2, u[:, keep].T @ targets
 
 
 def _statistics(
-    sigma: np.ndarray, x2: np.ndarray, outside: float, t: float
-) -> tuple[float, float, float]:
-    """Effective parameter count, ``|m|^2`` and ``|F m - y|^2`` of the posterior at ``t``."""
-    shrink = sigma + t
-    gamma = float(np.sum(sigma / shrink))
-    m2 = float(np.sum(sigma * x2 / shrink**2))
-    res2 = float(np.sum(x2 * (t / shrink) ** 2)) + outside
+    sigma: np.ndarray, x2: np.ndarray, outside: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Effective parameter count, ``|m|^2`` and ``|F m - y|^2`` of each target's posterior.
+
+    One row of ``x2`` (squared coordinates), one entry of ``outside`` and of ``t`` (its
+    ``alpha / beta``) per target.
+    """
+    shrink = sigma + t[:, None]
+    gamma = np.sum(sigma / shrink, axis=1)
+    m2 = np.sum(sigma * x2 / shrink**2, axis=1)
+    res2 = np.sum(x2 * (t[:, None] / shrink) ** 2, axis=1) + outside
     return gamma, m2, res2
