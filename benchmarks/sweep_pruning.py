@@ -23,6 +23,7 @@ counted in neither.
 
     python -m benchmarks.sweep_pruning [--size small|full] [--trials 12] [--targets near,far]
         [--space FILE.yaml]   # another space (default: SPACE)
+        [--set analysis.prune_min_rows=3]   # overrides of both targets' experiments
 
 Prints one JSON document on stdout (logs go to stderr).
 """
@@ -42,7 +43,7 @@ from typing import Any
 import yaml
 
 from benchmarks.sweep_overhead import start_ray, timed_sweep, trial_rows, trial_times
-from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.config import ExperimentConfig, apply_overrides
 from nonbinary_ft.tuning.pruning import settings_of
 
 SPACE: dict[str, Any] = {
@@ -133,6 +134,8 @@ def run_target(
     started_at = time.time()
     result, wall, _ = timed_sweep(pruned_config)
     document = json.loads((Path(result.published["folder"]) / "analysis.json").read_text())
+    if "missing" in document:
+        raise RuntimeError(f"{name}: stage 1 gave no analysis ({document['missing']})")
     # The actor runs beside the trials from the sweep's start; its whole run is charged up
     # front, as if no trial could end before it.
     analysis_s = float(document["published_at"]) - started_at
@@ -166,6 +169,9 @@ def main() -> None:
     parser.add_argument("--targets", default="near,far")
     parser.add_argument("--cpus", type=int, default=2, help="ray.init(num_cpus=...).")
     parser.add_argument("--space", default=None, help="A space YAML file; default: SPACE.")
+    parser.add_argument(
+        "--set", action="append", default=[], help="Override, e.g. analysis.prune_min_rows=3."
+    )
     parser.add_argument("--cache-dir", default=".nbft-cache", help="Source checkpoint cache.")
     parser.add_argument("--workdir", default=None, help="Default: a temporary folder.")
     args = parser.parse_args()
@@ -187,15 +193,15 @@ def main() -> None:
     targets: dict[str, Any] = {}
     try:
         for name in args.targets.split(","):
-            targets[name] = run_target(
-                name, suite.target(name), workdir / name, args.trials, args.seed, space
-            )
+            target = apply_overrides(suite.target(name), args.set)
+            targets[name] = run_target(name, target, workdir / name, args.trials, args.seed, space)
     finally:
         ray.shutdown()
     document = {
         "benchmark": "sweep_pruning",
         "suite_size": args.size,
         "trials_per_sweep": args.trials,
+        "overrides": args.set,
         "search": {"algorithm": "tpe", "seed": args.seed, "scheduler": "asha"},
         "space": space,
         "compute_definition": "sum of Ray time_total_s over the sweep's trials; pruned: plus "
