@@ -138,12 +138,13 @@ class RegimePolicy(PruningPolicy):
         if regime["provisional"] and not self.prune_on_provisional:
             return
         self._recommended = TrialSettings.model_validate(document["recommendation"]["settings"])
+        # The gap decides once it is known, the Fisher score before (analysis.regime).
         decided = (
             f"gap {regime['gap']:+.3f}"
             if regime["gap"] is not None
-            else (f"Fisher {regime['fisher']:.3g}")
+            else f"Fisher {regime['fisher']:.3g}"
         )
-        self._because = f"{regime['label']} ({regime['decided_by']}: {decided})"
+        self._because = f"{regime['label']} ({decided})"
 
     def document(self) -> Mapping[str, Any] | None:
         """The analysis document the policy currently acts on."""
