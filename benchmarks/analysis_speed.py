@@ -113,7 +113,7 @@ def evidence_vs_epoch(config: ExperimentConfig, rounds: int, root: Path) -> dict
         seconds, scores = _timed(lambda: transfer_scores(features, cached))
         scores_s.append(seconds)
         result = run_trial(one_epoch, lambda metrics, path: None, root / f"epoch-{index}")
-        epoch_s.append(float(result.history[0]["epoch_time_s"]))
+        epoch_s.append(float(result.history[0].epoch_time_s or 0.0))
     evidence = statistics.median(p + s for p, s in zip(probe_s, scores_s, strict=True))
     # Again, one score at a time: where the scores' time goes.
     per_score = {}
@@ -157,7 +157,7 @@ def _experiment(args: argparse.Namespace) -> tuple[ExperimentConfig, str]:
     if args.suite is None:
         config = apply_overrides(load_config(args.config), args.set)
         return config, " ".join([str(args.config), *args.set])
-    from nonbinary_ft.analysis.transfer_suite import build_suite
+    from benchmarks.suite import build_suite
 
     suite = build_suite(args.suite, args.cache_dir)
     return suite.target(args.target), f"transfer suite '{args.suite}', {args.target} target"

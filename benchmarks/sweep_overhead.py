@@ -286,7 +286,7 @@ def measure_typical(path: str, image_size: int | None, workdir: Path) -> dict[st
         "torch_threads": threads,
         "status": result.status,
         "best_val_accuracy": round(result.best_val_accuracy, 4),
-        "sum_epoch_time_s": round(sum(float(r["epoch_time_s"]) for r in result.history), 3),
+        "sum_epoch_time_s": round(sum(r.epoch_time_s or 0.0 for r in result.history), 3),
         "warm_up_one_epoch_s": round(warm_up_s, 3),
         "duration_s": round(duration, 3),
     }

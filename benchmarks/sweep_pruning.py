@@ -1,7 +1,7 @@
 """What the analysis pruning saves: one sweep, with and without it, on the transfer suite.
 
 For the near and the far target of the controlled transfer suite
-(:mod:`nonbinary_ft.analysis.transfer_suite`), the same sweep (same space, search seed, budget
+(:mod:`benchmarks.suite`), the same sweep (same space, search seed, budget
 of trials, ASHA, one trial at a time, no final runs) runs twice on a local Ray:
 
 - **unpruned**: ``analysis.in_sweep: false``, the whole space;
@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from nonbinary_ft.tuning.pruning import settings_of
 
 from benchmarks.sweep_overhead import start_ray, timed_sweep, trial_rows, trial_times
 from nonbinary_ft.config import ExperimentConfig, apply_overrides
-from nonbinary_ft.tuning.pruning import settings_of
 
 SPACE: dict[str, Any] = {
     "name": "suite_wide",
@@ -178,7 +178,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
-    from nonbinary_ft.analysis.transfer_suite import build_suite
+    from benchmarks.suite import build_suite
 
     space = yaml.safe_load(Path(args.space).read_text()) if args.space else SPACE
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nbft-bench-pruning-"))

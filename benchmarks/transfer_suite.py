@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
+from benchmarks import suite as suites
 from nonbinary_ft.analysis import AnalysisReport, analyse
-from nonbinary_ft.analysis import transfer_suite as suites
 from nonbinary_ft.config import ExperimentConfig, with_settings
 from nonbinary_ft.training.trial import run_trial
 
@@ -81,7 +81,7 @@ def single_lr_sweep(
                 update={"train": trial.train.model_copy(update={"seed": seed})}
             )
             result = run_trial(seeded, lambda metrics, path: None, workdir)
-            vals.append(float(result.final.get("val_accuracy", 0.0)))
+            vals.append(result.history[-1].val_accuracy or 0.0)
             tests.append(float(result.test_accuracy or 0.0))
         curve[f"{lr:g}"] = {
             "mean_val": statistics.fmean(vals),

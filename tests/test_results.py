@@ -29,6 +29,7 @@ from nonbinary_ft.results import (
     load_results,
     save_results,
 )
+from nonbinary_ft.vocabulary import DecisionKind
 
 SETTINGS = {
     "reinit_layers": 2,
@@ -63,7 +64,17 @@ def _results() -> SweepResults:
             TrialResult("a", SETTINGS, "completed", None, epochs, 0.8, 62.0, 0.0, 62.0),
             TrialResult("b", SETTINGS, "pruned", "ruled out", epochs[:1], 0.7, 31.5, 1.0, 32.5),
         ),
-        pruning=(PruningDecision("b", 32.5, "rule", {"gap": -0.2}, SETTINGS, 1.0),),
+        pruning=(
+            PruningDecision(
+                kind=DecisionKind.PRUNED_TRIAL,
+                reason="gap -0.2: fits_well",
+                settings=SETTINGS,
+                trial_id="b",
+                epoch=1,
+                time_s=32.5,
+                epochs_saved_estimate=1.0,
+            ),
+        ),
         final=(
             FinalEntry(SETTINGS, "best", (0, 1), (0.81, 0.83), (None, None), 0.82, 0.0141, 0.84),
         ),
@@ -102,20 +113,24 @@ def test_the_documented_field_names(tmp_path):
     trial = json.loads((tmp_path / TRIALS_FILE).read_text())[0]
     assert set(trial) == {
         "trial_id", "settings", "status", "prune_reason", "history", "best_val_accuracy",
-        "time_s", "started_at", "ended_at",
+        "time_s", "started_at", "ended_at", "stage", "val_accuracy", "test_accuracy",
+        "node_id", "seed", "rank",
     }  # fmt: skip
     assert set(trial["history"][0]) == {
         "epoch", "train_loss", "val_accuracy", "l2sp_penalty", "l2_penalty", "epoch_time_s",
+        "train_accuracy", "val_loss", "test_loss", "test_accuracy", "images_per_s", "status",
+        "done",
     }  # fmt: skip
     analysis = json.loads((tmp_path / ANALYSIS_FILE).read_text())
-    assert set(analysis["regime"]) == {"name", "provisional", "rule", "disagreements"}
+    assert set(analysis["regime"]) == {"label", "provisional", "rule", "disagreements"}
+    assert set(analysis["table1"]) == {"fixed_feature_accuracy", "from_scratch_accuracy", "gap"}
     assert analysis["scores"]["emd"] == {"value": None, "reason": "no source sample"}
     final = json.loads((tmp_path / FINAL_FILE).read_text())[0]
     assert {"settings", "label", "seeds", "test_accuracies", "mean", "std"} <= set(final)
     assert {"ensemble_accuracy", "errors"} <= set(final)
     pruning = json.loads((tmp_path / "pruning.json").read_text())[0]
     assert set(pruning) == {
-        "trial_id", "time_s", "rule", "evidence", "settings", "epochs_saved_estimate",
+        "kind", "reason", "settings", "trial_id", "epoch", "time_s", "epochs_saved_estimate",
     }  # fmt: skip
 
 
@@ -200,7 +215,7 @@ def test_lenient_reading_of_what_the_writer_left_out(tmp_path: Path):
     )
     loaded = load_results(tmp_path)
     first, second = loaded.trials
-    assert first.trial_id == "7" and first.status == "stopped"
+    assert first.trial_id == "7" and first.status == "early_stopped"
     assert first.best_val_accuracy == 0.5 and first.time_s == 10.0
     assert second.status == "error"
     entry = loaded.final[0]

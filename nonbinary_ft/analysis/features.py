@@ -34,9 +34,10 @@ from nonbinary_ft.analysis.cache import (
     weights_identity,
 )
 from nonbinary_ft.config import DataConfig, ExperimentConfig
-from nonbinary_ft.data import build_datasets, create_transforms
+from nonbinary_ft.data import DataSplits, build_datasets, create_transforms
 from nonbinary_ft.errors import AnalysisError
 from nonbinary_ft.models.loading import create_backbone
+from nonbinary_ft.training.device import resolve_device
 
 __all__ = ["SPLITS", "SplitFeatures", "FeatureSet", "extract_features", "source_sample_features"]
 
@@ -98,13 +99,6 @@ class FeatureSet:
             "samples": {name: int(getattr(self, name).labels.size) for name in SPLITS},
             "source_head": self.train.source_probs is not None,
         }
-
-
-def _resolve_device(name: str) -> torch.device:
-    # Imported here: the training package pulls in the optimiser and regulariser modules.
-    from nonbinary_ft.training.trial import resolve_device
-
-    return resolve_device(name)
 
 
 def _key_inputs(config: ExperimentConfig, data: DataConfig, splits: Any, transform: Any) -> dict:
@@ -176,6 +170,34 @@ def _feature_set(key: str, arrays: dict, classes: tuple[str, ...], hit: bool, pa
     return FeatureSet(key, split("train"), split("val"), split("test"), classes, hit, path)
 
 
+def _compute_features(
+    config: ExperimentConfig, data: DataConfig, splits: DataSplits, progress: bool
+) -> dict[str, np.ndarray]:
+    """Run the backbone over every split: features, labels and the source head's softmax."""
+    with torch.random.fork_rng(devices=[]):
+        # A random init (pretrained 'none') must give the same features every time.
+        torch.manual_seed(config.train.seed)
+        model = create_backbone(config.model, None)
+    device = resolve_device(config.train.device)
+    model.eval().to(device)
+    source_head = config.model.pretrained != "none"
+    arrays: dict[str, np.ndarray] = {}
+    for name in SPLITS:
+        arrays.update(
+            _extract_split(
+                model,
+                getattr(splits, name),
+                name,
+                config.analysis.batch_size,
+                data.num_workers,
+                device,
+                source_head,
+                progress,
+            )
+        )
+    return arrays
+
+
 def extract_features(
     config: ExperimentConfig, data: DataConfig | None = None, progress: bool = True
 ) -> FeatureSet:
@@ -198,7 +220,7 @@ def extract_features(
         AnalysisError: the backbone yields NaN or infinite features.
     """
     data = data or config.data
-    random_init = config.model.model_copy(update={"pretrained": "none", "checkpoint": None})
+    random_init = config.model.architecture_only()
     # The transforms only need the architecture's pretrained_cfg, not its weights.
     _, eval_tf = create_transforms(
         data, create_backbone(random_init, None), config.model.image_size
@@ -213,27 +235,7 @@ def extract_features(
         return _feature_set(key, cached, tuple(splits.classes), True, path)
     logger.info("features: cache miss %s; extracting %s", key, config.model.name)
 
-    with torch.random.fork_rng(devices=[]):
-        # A random init (pretrained 'none') must give the same features every time.
-        torch.manual_seed(config.train.seed)
-        model = create_backbone(config.model, None)
-    device = _resolve_device(config.train.device)
-    model.eval().to(device)
-    source_head = config.model.pretrained != "none"
-    arrays: dict[str, np.ndarray] = {}
-    for name in SPLITS:
-        arrays.update(
-            _extract_split(
-                model,
-                getattr(splits, name),
-                name,
-                config.analysis.batch_size,
-                data.num_workers,
-                device,
-                source_head,
-                progress,
-            )
-        )
+    arrays = _compute_features(config, data, splits, progress)
     save_arrays(path, arrays, {"key": key, "inputs": inputs, "classes": list(splits.classes)})
     logger.info("features: cached %s (%s)", key, path)
     stored = load_arrays(path)

@@ -7,7 +7,6 @@ the format of ``search_spaces/``, its reasons as comments.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
@@ -15,7 +14,8 @@ import yaml
 from nonbinary_ft.analysis.recommend import Recommendation
 from nonbinary_ft.analysis.runner import AnalysisReport
 from nonbinary_ft.config import ExperimentConfig, with_settings
-from nonbinary_ft.space import dump_space
+from nonbinary_ft.config.space import dump_space
+from nonbinary_ft.results.io import write_json
 
 __all__ = ["recommended_config", "settings_yaml", "config_yaml", "space_yaml", "write_outputs"]
 
@@ -79,7 +79,7 @@ def write_outputs(
         "recommended": out / "recommended.yaml",
         "space": out / "space.yaml",
     }
-    paths["analysis"].write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    write_json(paths["analysis"], report.to_dict())
     header = [
         f"Written by `nbft recommend`: {config.name} with the settings recommended for regime "
         f"'{regime.label}'{' (provisional)' if regime.provisional else ''}.",

@@ -202,27 +202,10 @@ def _accuracy(classifier: LinearClassifier, x: np.ndarray, y: np.ndarray) -> flo
     return float(np.mean(classifier.predict(x) == y))
 
 
-def fit_linear_probe(
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray] | None = None,
-    probe: ProbeConfig | None = None,
-    num_classes: int | None = None,
-) -> ProbeResult:
-    """Fit a linear classifier for every weight decay of ``probe``; keep the best on val.
-
-    Ties go to the stronger weight decay (the simpler classifier).
-
-    Args:
-        train, val, test: ``(features (N, D), integer labels (N,))`` per split.
-        probe: the search (weight decays, iterations); default :class:`ProbeConfig`.
-        num_classes: number of classes; default: the largest label + 1.
-
-    Raises:
-        AnalysisError: NaN or infinite features, mismatched shapes, or fewer than two
-            classes in the training split.
-    """
-    probe = probe or ProbeConfig()
+def _check_train_val(
+    train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both splits checked: finite, matching dimensions, at least two training classes."""
     train_x, train_y = _check_split(*train, "train")
     val_x, val_y = _check_split(*val, "val")
     present = np.unique(train_y)
@@ -235,6 +218,30 @@ def fit_linear_probe(
         raise AnalysisError(
             f"val features have {val_x.shape[1]} dimensions but train features {train_x.shape[1]}."
         )
+    return train_x, train_y, val_x, val_y
+
+
+def fit_linear_probe(
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    probe: ProbeConfig | None = None,
+    num_classes: int | None = None,
+) -> ProbeResult:
+    """Fit a linear classifier for every weight decay of ``probe``; keep the best on val
+    (ties to the stronger weight decay: the simpler classifier).
+
+    Args:
+        train, val, test: ``(features (N, D), integer labels (N,))`` per split.
+        probe: the search (weight decays, iterations); default :class:`ProbeConfig`.
+        num_classes: number of classes; default: the largest label + 1.
+
+    Raises:
+        AnalysisError: NaN or infinite features, mismatched shapes, or fewer than two
+            classes in the training split.
+    """
+    probe = probe or ProbeConfig()
+    train_x, train_y, val_x, val_y = _check_train_val(train, val)
     labels = [train_y, val_y] + ([test[1]] if test is not None else [])
     classes = num_classes or int(max(int(y.max()) for y in labels if y.size)) + 1
     # Standardising, the fits and the accuracies are all small matrix products.
@@ -262,16 +269,15 @@ def fit_linear_probe(
         ]
         # max() keeps the first of equals: the strongest weight decay among the best.
         best = max(range(len(path)), key=lambda index: candidates[index].val_accuracy)
-        chosen = candidates[best]
         test_accuracy = None
         if test is not None:
             test_x, test_y = _check_split(*test, "test")
             test_accuracy = _accuracy(path[best], standardised(test_x), test_y)
         return ProbeResult(
-            val_accuracy=chosen.val_accuracy,
+            val_accuracy=candidates[best].val_accuracy,
             test_accuracy=test_accuracy,
-            train_accuracy=chosen.train_accuracy,
-            weight_decay=chosen.weight_decay,
+            train_accuracy=candidates[best].train_accuracy,
+            weight_decay=candidates[best].weight_decay,
             candidates=tuple(candidates),
             chance_accuracy=float(np.bincount(val_y).max() / val_y.size),
         )

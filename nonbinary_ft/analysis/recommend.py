@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nonbinary_ft.analysis.regime import Regime, RegimeLabel
+from nonbinary_ft.analysis.regime import Regime
 from nonbinary_ft.config import ExperimentConfig, TrialSettings
+from nonbinary_ft.config.space import Choice, Fixed, FloatRange, IntRange, SearchSpace
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import Choice, Fixed, FloatRange, IntRange, SearchSpace
+from nonbinary_ft.vocabulary import RegimeLabel
 
 __all__ = [
     "WELL_LR_FACTOR",
@@ -103,6 +104,79 @@ def _poor_low_layers(transferred: int) -> int:
     return min(transferred - 1, max(1, round(POOR_LOW_FRACTION * transferred)))
 
 
+def _well_settings(base: TrialSettings, num_layers: int) -> tuple[dict[str, Any], dict[str, str]]:
+    lr = base.lr_high
+    k = min(WELL_REINIT_LAYERS, num_layers - 1)
+    values: dict[str, Any] = {
+        "reinit_layers": k,
+        "lr_high": lr * WELL_LR_FACTOR,
+        "low_layers": 0,
+        "l2sp_layers": "all",
+        "alpha": WELL_ALPHA,
+        "beta": WELL_BETA,
+    }
+    reasons = {
+        "lr_high": f"low: base {lr:g} x {WELL_LR_FACTOR:g}; the paper's well-fitting sets "
+        "want an LR 10x below the poorly-fitting ones (table 2)",
+        "reinit_layers": f"{k}: more than the head, as for Caltech and DTD (table 3)"
+        + ("" if k == WELL_REINIT_LAYERS else f"; capped at L-1 = {num_layers - 1}"),
+        "low_layers": "0: a lower LR for lower layers did not help well-fitting sets (table 4)",
+        "l2sp_layers": "all: decay every transferred layer towards its pre-trained "
+        "values (table 5, Caltech)",
+        "alpha": f"{WELL_ALPHA:g}: the best L2-SP strength with L2-SP on all layers (table 5)",
+        "beta": f"{WELL_BETA:g}: the matching L2 strength of the new layers (table 5)",
+    }
+    return values, reasons
+
+
+def _poor_settings(base: TrialSettings, num_layers: int) -> tuple[dict[str, Any], dict[str, str]]:
+    lr = base.lr_high
+    n = _poor_low_layers(num_layers - 1)
+    values = {
+        "reinit_layers": 1,
+        "lr_high": lr,
+        "low_layers": n,
+        "lr_low": lr * POOR_LR_LOW_RATIO if n else None,
+        "l2sp_layers": 0,
+        "alpha": base.alpha,
+        "beta": base.beta,
+    }
+    reasons = {
+        "lr_high": f"high: the base LR {lr:g}; poorly-fitting sets want the higher LR (table 2)",
+        "reinit_layers": "1: head only; more did not help Cars or Aircraft (table 3)",
+        "low_layers": f"{n} of {num_layers - 1} transferred layers "
+        f"(~{POOR_LOW_FRACTION:.0%}, the paper's 8-10 of ~20) train at a lower LR "
+        "(table 4)",
+        "l2sp_layers": "0: plain L2; L2-SP hurt Cars and Aircraft (table 5)",
+        "alpha": f"{base.alpha:g}: the sweep file's, unused (no layer is under L2-SP)",
+        "beta": f"{base.beta:g}: the sweep file's L2 strength (the only regulariser left)",
+    }
+    if n:
+        reasons["lr_low"] = (
+            f"{POOR_LR_LOW_RATIO:g} x lr_high, as 0.01 under 0.025 for Cars (tables 4, 6)"
+        )
+    return values, reasons
+
+
+def _default_settings(base: TrialSettings) -> tuple[dict[str, Any], dict[str, str]]:
+    lr = base.lr_high
+    values = {
+        "reinit_layers": 1,
+        "lr_high": lr,
+        "low_layers": 0,
+        "l2sp_layers": 0,
+        "alpha": base.alpha,
+        "beta": base.beta,
+    }
+    reasons = {
+        name: "the binary default: the evidence does not decide the regime"
+        for name in ("reinit_layers", "lr_high", "low_layers", "l2sp_layers")
+    }
+    reasons["alpha"] = f"{base.alpha:g}: the sweep file's, unused (no layer is under L2-SP)"
+    reasons["beta"] = f"{base.beta:g}: the sweep file's L2 strength"
+    return values, reasons
+
+
 def recommended_settings(
     label: RegimeLabel, base: TrialSettings, num_layers: int
 ) -> tuple[TrialSettings, dict[str, str]]:
@@ -112,72 +186,13 @@ def recommended_settings(
         ConfigError: a model with fewer than 2 layers.
     """
     _check_layers(num_layers)
-    lr = base.lr_high
-    if label == "fits_well":
-        k = min(WELL_REINIT_LAYERS, num_layers - 1)
-        values: dict[str, Any] = {
-            "reinit_layers": k,
-            "lr_high": lr * WELL_LR_FACTOR,
-            "low_layers": 0,
-            "l2sp_layers": "all",
-            "alpha": WELL_ALPHA,
-            "beta": WELL_BETA,
-        }
-        reasons = {
-            "lr_high": f"low: base {lr:g} x {WELL_LR_FACTOR:g}; the paper's well-fitting sets "
-            "want an LR 10x below the poorly-fitting ones (table 2)",
-            "reinit_layers": f"{k}: more than the head, as for Caltech and DTD (table 3)"
-            + ("" if k == WELL_REINIT_LAYERS else f"; capped at L-1 = {num_layers - 1}"),
-            "low_layers": "0: a lower LR for lower layers did not help well-fitting sets (table 4)",
-            "l2sp_layers": "all: decay every transferred layer towards its pre-trained "
-            "values (table 5, Caltech)",
-            "alpha": f"{WELL_ALPHA:g}: the best L2-SP strength with L2-SP on all layers (table 5)",
-            "beta": f"{WELL_BETA:g}: the matching L2 strength of the new layers (table 5)",
-        }
-    elif label == "fits_poorly":
-        n = _poor_low_layers(num_layers - 1)
-        values = {
-            "reinit_layers": 1,
-            "lr_high": lr,
-            "low_layers": n,
-            "lr_low": lr * POOR_LR_LOW_RATIO if n else None,
-            "l2sp_layers": 0,
-            "alpha": base.alpha,
-            "beta": base.beta,
-        }
-        reasons = {
-            "lr_high": f"high: the base LR {lr:g}; poorly-fitting sets want the higher LR "
-            "(table 2)",
-            "reinit_layers": "1: head only; more did not help Cars or Aircraft (table 3)",
-            "low_layers": f"{n} of {num_layers - 1} transferred layers "
-            f"(~{POOR_LOW_FRACTION:.0%}, the paper's 8-10 of ~20) train at a lower LR "
-            "(table 4)",
-            "l2sp_layers": "0: plain L2; L2-SP hurt Cars and Aircraft (table 5)",
-            "alpha": f"{base.alpha:g}: the sweep file's, unused (no layer is under L2-SP)",
-            "beta": f"{base.beta:g}: the sweep file's L2 strength (the only regulariser left)",
-        }
-        if n:
-            reasons["lr_low"] = (
-                f"{POOR_LR_LOW_RATIO:g} x lr_high, as 0.01 under 0.025 for Cars (tables 4, 6)"
-            )
+    if label == RegimeLabel.FITS_WELL:
+        values, reasons = _well_settings(base, num_layers)
+    elif label == RegimeLabel.FITS_POORLY:
+        values, reasons = _poor_settings(base, num_layers)
     else:
-        values = {
-            "reinit_layers": 1,
-            "lr_high": lr,
-            "low_layers": 0,
-            "l2sp_layers": 0,
-            "alpha": base.alpha,
-            "beta": base.beta,
-        }
-        reasons = {
-            name: "the binary default: the evidence does not decide the regime"
-            for name in ("reinit_layers", "lr_high", "low_layers", "l2sp_layers")
-        }
-        reasons["alpha"] = f"{base.alpha:g}: the sweep file's, unused (no layer is under L2-SP)"
-        reasons["beta"] = f"{base.beta:g}: the sweep file's L2 strength"
-    settings = TrialSettings(**values)
-    settings.check_against(num_layers)
-    return settings, reasons
+        values, reasons = _default_settings(base)
+    return TrialSettings(**values).fit_to(num_layers), reasons
 
 
 def _log_range(value: float, low: float, high: float) -> FloatRange:
@@ -199,6 +214,84 @@ def _choice(values: list[Any]) -> Choice | Fixed:
     return Fixed(value=unique[0]) if len(unique) == 1 else Choice(values=unique)
 
 
+def _well_space(
+    settings: TrialSettings, num_layers: int, k_max: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    lr = settings.lr_high
+    partial = round(0.7 * (num_layers - k_max))
+    l2sp = ["all"] + ([partial] if 1 <= partial < num_layers - k_max else [])
+    params = {
+        "lr_high": _log_range(lr, lr / 3, lr * 3),
+        "reinit_layers": _int_range(settings.reinit_layers, k_max),
+        "low_layers": Fixed(value=0),
+        "l2sp_layers": _choice(l2sp),
+        "alpha": _strength_range(settings.alpha, 0.001, 0.03),
+        "beta": _strength_range(settings.beta, 0.001, 0.03),
+    }
+    reasons = {
+        "lr_high": "3x either side of the low LR: Caltech's and DTD's optima span "
+        "0.001-0.0025 (tables 2-4)",
+        "reinit_layers": f"{settings.reinit_layers} to {k_max}: 2-3 layers helped "
+        "well-fitting sets (table 3)",
+        "low_layers": "fixed at 0: no gain from lower LRs for lower layers (table 4)",
+        "l2sp_layers": "all, or about 70% of the transferred layers (DTD's best: 14 of "
+        "~19, table 5)",
+        "alpha": "0.001-0.03: the best L2-SP strengths were 0.001-0.01 (table 5)",
+        "beta": "0.001-0.03: the best L2 strengths were 0.001-0.01 (table 5)",
+    }
+    return params, reasons
+
+
+def _poor_space(settings: TrialSettings, num_layers: int) -> tuple[dict[str, Any], dict[str, str]]:
+    lr, top = settings.lr_high, num_layers - 1
+    params: dict[str, Any]
+    n = settings.low_layers
+    params = {
+        "lr_high": _log_range(lr, lr / 2, lr * 2),
+        "reinit_layers": Fixed(value=1),
+        "l2sp_layers": Fixed(value=0),
+        "beta": _strength_range(settings.beta, settings.beta / 10, settings.beta * 10),
+    }
+    reasons = {
+        "lr_high": "2x either side of the high LR: Cars and Aircraft peaked at 0.025, "
+        "0.015-0.02 with more layers re-initialised (tables 2, 3)",
+        "reinit_layers": "fixed at 1: re-initialising more did not help (table 3)",
+        "l2sp_layers": "fixed at 0: plain L2 beat L2-SP (table 5)",
+        "beta": "10x either side of the L2 strength: the only regulariser left",
+    }
+    if n:
+        low, high = max(1, round(0.3 * top)), min(top, max(n, round(0.6 * top)))
+        params["low_layers"] = _int_range(min(low, n), high)
+        params["lr_low"] = _log_range(settings.lr_low or lr, 0.2 * lr, 0.8 * lr)
+        reasons["low_layers"] = "30-60% of the transferred layers (8-10 of ~20, table 4)"
+        reasons["lr_low"] = "0.2-0.8x the high LR (0.01-0.015 under 0.025, table 4)"
+    else:
+        params["low_layers"] = Fixed(value=0)
+        reasons["low_layers"] = "fixed at 0: one transferred layer has no lower layers"
+    return params, reasons
+
+
+def _open_space(
+    settings: TrialSettings, num_layers: int, k_max: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    lr, top = settings.lr_high, num_layers - 1
+    partial = round(0.5 * (num_layers - k_max))
+    params = {
+        "lr_high": _log_range(lr, lr / 20, lr * 2),
+        "reinit_layers": _int_range(1, k_max),
+        "low_layers": _int_range(0, min(round(0.6 * top), num_layers - k_max)),
+        "lr_low": _log_range(lr * POOR_LR_LOW_RATIO, lr / 50, lr),
+        "l2sp_layers": _choice([0, "all"] + ([partial] if partial >= 1 else [])),
+        "alpha": _strength_range(settings.alpha, 1e-4, 0.1),
+        "beta": _strength_range(settings.beta, 1e-4, 0.01),
+    }
+    reasons = {
+        name: "the evidence does not decide the regime: both regimes' values stay open"
+        for name in params
+    }
+    return params, reasons
+
+
 def narrowed_space(
     label: RegimeLabel, settings: TrialSettings, num_layers: int
 ) -> tuple[SearchSpace, dict[str, str]]:
@@ -210,74 +303,17 @@ def narrowed_space(
         ConfigError: a model with fewer than 2 layers.
     """
     _check_layers(num_layers)
-    lr, top = settings.lr_high, num_layers - 1
-    k_max = min(MAX_REINIT_LAYERS, top)
-    params: dict[str, Any]
-    if label == "fits_well":
-        partial = round(0.7 * (num_layers - k_max))
-        l2sp = ["all"] + ([partial] if 1 <= partial < num_layers - k_max else [])
-        params = {
-            "lr_high": _log_range(lr, lr / 3, lr * 3),
-            "reinit_layers": _int_range(settings.reinit_layers, k_max),
-            "low_layers": Fixed(value=0),
-            "l2sp_layers": _choice(l2sp),
-            "alpha": _strength_range(settings.alpha, 0.001, 0.03),
-            "beta": _strength_range(settings.beta, 0.001, 0.03),
-        }
-        reasons = {
-            "lr_high": "3x either side of the low LR: Caltech's and DTD's optima span "
-            "0.001-0.0025 (tables 2-4)",
-            "reinit_layers": f"{settings.reinit_layers} to {k_max}: 2-3 layers helped "
-            "well-fitting sets (table 3)",
-            "low_layers": "fixed at 0: no gain from lower LRs for lower layers (table 4)",
-            "l2sp_layers": "all, or about 70% of the transferred layers (DTD's best: 14 of "
-            "~19, table 5)",
-            "alpha": "0.001-0.03: the best L2-SP strengths were 0.001-0.01 (table 5)",
-            "beta": "0.001-0.03: the best L2 strengths were 0.001-0.01 (table 5)",
-        }
-    elif label == "fits_poorly":
-        n = settings.low_layers
-        params = {
-            "lr_high": _log_range(lr, lr / 2, lr * 2),
-            "reinit_layers": Fixed(value=1),
-            "l2sp_layers": Fixed(value=0),
-            "beta": _strength_range(settings.beta, settings.beta / 10, settings.beta * 10),
-        }
-        reasons = {
-            "lr_high": "2x either side of the high LR: Cars and Aircraft peaked at 0.025, "
-            "0.015-0.02 with more layers re-initialised (tables 2, 3)",
-            "reinit_layers": "fixed at 1: re-initialising more did not help (table 3)",
-            "l2sp_layers": "fixed at 0: plain L2 beat L2-SP (table 5)",
-            "beta": "10x either side of the L2 strength: the only regulariser left",
-        }
-        if n:
-            low, high = max(1, round(0.3 * top)), min(top, max(n, round(0.6 * top)))
-            params["low_layers"] = _int_range(min(low, n), high)
-            params["lr_low"] = _log_range(settings.lr_low or lr, 0.2 * lr, 0.8 * lr)
-            reasons["low_layers"] = "30-60% of the transferred layers (8-10 of ~20, table 4)"
-            reasons["lr_low"] = "0.2-0.8x the high LR (0.01-0.015 under 0.025, table 4)"
-        else:
-            params["low_layers"] = Fixed(value=0)
-            reasons["low_layers"] = "fixed at 0: one transferred layer has no lower layers"
+    k_max = min(MAX_REINIT_LAYERS, num_layers - 1)
+    if label == RegimeLabel.FITS_WELL:
+        params, reasons = _well_space(settings, num_layers, k_max)
+    elif label == RegimeLabel.FITS_POORLY:
+        params, reasons = _poor_space(settings, num_layers)
     else:
-        partial = round(0.5 * (num_layers - k_max))
-        params = {
-            "lr_high": _log_range(lr, lr / 20, lr * 2),
-            "reinit_layers": _int_range(1, k_max),
-            "low_layers": _int_range(0, min(round(0.6 * top), num_layers - k_max)),
-            "lr_low": _log_range(lr * POOR_LR_LOW_RATIO, lr / 50, lr),
-            "l2sp_layers": _choice([0, "all"] + ([partial] if partial >= 1 else [])),
-            "alpha": _strength_range(settings.alpha, 1e-4, 0.1),
-            "beta": _strength_range(settings.beta, 1e-4, 0.01),
-        }
-        reasons = {
-            name: "the evidence does not decide the regime: both regimes' values stay open"
-            for name in params
-        }
+        params, reasons = _open_space(settings, num_layers, k_max)
     space = SearchSpace(
         name=f"{label}_L{num_layers}",
-        description=f"Narrowed for '{label}' around lr_high {lr:g} on a model of "
-        f"{num_layers} layers (the paper's table 7).",
+        description=f"Narrowed for '{label}' around lr_high {settings.lr_high:g} on a model "
+        f"of {num_layers} layers (the paper's table 7).",
         parameters=params,
     )
     return space, reasons

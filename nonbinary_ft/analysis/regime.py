@@ -28,10 +28,10 @@ from nonbinary_ft.analysis.probe import ProbeResult
 from nonbinary_ft.analysis.scores import ScoreResult
 from nonbinary_ft.analysis.scratch import ScratchResult
 from nonbinary_ft.config import AnalysisConfig
+from nonbinary_ft.vocabulary import RegimeLabel
 
 __all__ = ["RegimeLabel", "Evidence", "Regime", "decide_regime", "fisher_vote"]
 
-RegimeLabel = Literal["fits_well", "fits_poorly", "unclear"]
 
 
 @dataclass(frozen=True)
@@ -138,18 +138,18 @@ def fisher_vote(fisher: float | None, config: AnalysisConfig) -> RegimeLabel | N
     if fisher is None:
         return None
     if fisher > config.fisher_threshold + config.fisher_margin:
-        return "fits_well"
+        return RegimeLabel.FITS_WELL
     if fisher < config.fisher_threshold - config.fisher_margin:
-        return "fits_poorly"
-    return "unclear"
+        return RegimeLabel.FITS_POORLY
+    return RegimeLabel.UNCLEAR
 
 
 def _gap_label(gap: float, margin: float) -> RegimeLabel:
     if gap < -margin:
-        return "fits_well"
+        return RegimeLabel.FITS_WELL
     if gap > margin:
-        return "fits_poorly"
-    return "unclear"
+        return RegimeLabel.FITS_POORLY
+    return RegimeLabel.UNCLEAR
 
 
 def _fisher_rule(fisher: float, vote: RegimeLabel, config: AnalysisConfig) -> str:
@@ -160,6 +160,26 @@ def _fisher_rule(fisher: float, vote: RegimeLabel, config: AnalysisConfig) -> st
         f"fits_poorly, else unclear; gives {vote} (weak evidence, provisional until the "
         "from-scratch baseline is known)"
     )
+
+
+def _gap_caveats(
+    evidence: Evidence, label: RegimeLabel, vote: RegimeLabel | None, config: AnalysisConfig
+) -> tuple[list[str], list[str]]:
+    """Where the Fisher score disagrees with the gap, and whether the gap means anything."""
+    disagreements, notes = [], []
+    if vote in (RegimeLabel.FITS_WELL, RegimeLabel.FITS_POORLY) and vote != label:
+        disagreements.append(
+            f"Fisher {evidence.fisher:.3g} says {vote} (threshold {config.fisher_threshold:g} "
+            f"+- {config.fisher_margin:g}) but the gap says {label}; the gap decides"
+        )
+    best = max(evidence.fixed_accuracy or 0.0, evidence.scratch_accuracy or 0.0)
+    chance, margin = evidence.chance_accuracy, config.gap_margin
+    if chance is not None and best < chance + margin:
+        notes.append(
+            f"both accuracies are within {margin:g} of chance ({chance:.3f}): the gap "
+            "carries little information; give the from-scratch run a larger budget"
+        )
+    return disagreements, notes
 
 
 def decide_regime(evidence: Evidence, config: AnalysisConfig) -> Regime:
@@ -178,32 +198,21 @@ def decide_regime(evidence: Evidence, config: AnalysisConfig) -> Regime:
     margin = config.gap_margin
     disagreements: list[str] = []
     notes: list[str] = []
+    decided_by: Literal["gap", "fisher", "none"]
     if gap is not None:
-        label = _gap_label(gap, margin)
-        decided_by: Literal["gap", "fisher", "none"] = "gap"
+        label, decided_by = _gap_label(gap, margin), "gap"
         rule = (
             f"gap = scratch - fixed = {evidence.scratch_accuracy:.4f} - "
             f"{evidence.fixed_accuracy:.4f} = {gap:+.4f} (validation accuracy): "
             f"< -{margin:g} -> fits_well, > +{margin:g} -> fits_poorly, else unclear; "
             f"gives {label}"
         )
-        if vote in ("fits_well", "fits_poorly") and vote != label:
-            disagreements.append(
-                f"Fisher {fisher:.3g} says {vote} (threshold {config.fisher_threshold:g} "
-                f"+- {config.fisher_margin:g}) but the gap says {label}; the gap decides"
-            )
-        best = max(evidence.fixed_accuracy or 0.0, evidence.scratch_accuracy or 0.0)
-        chance = evidence.chance_accuracy
-        if chance is not None and best < chance + margin:
-            notes.append(
-                f"both accuracies are within {margin:g} of chance ({chance:.3f}): the gap "
-                "carries little information; give the from-scratch run a larger budget"
-            )
+        disagreements, notes = _gap_caveats(evidence, label, vote, config)
     elif vote is not None and fisher is not None:
         label, decided_by = vote, "fisher"
         rule = _fisher_rule(fisher, vote, config)
     else:
-        label, decided_by = "unclear", "none"
+        label, decided_by = RegimeLabel.UNCLEAR, "none"
         rule = (
             "neither the gap (from-scratch baseline not run) nor the Fisher score "
             f"({evidence.fisher_reason}) is known: unclear, the binary default is recommended"

@@ -186,7 +186,7 @@ def count_layers(config: ExperimentConfig, num_classes: int) -> int:
     from nonbinary_ft.models.layers import build_layer_map
     from nonbinary_ft.models.loading import create_backbone
 
-    random_init = config.model.model_copy(update={"pretrained": "none", "checkpoint": None})
+    random_init = config.model.architecture_only()
     return len(build_layer_map(create_backbone(random_init, num_classes), config.model.name))
 
 

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from nonbinary_ft.config import ExperimentConfig, TrialSettings
 from nonbinary_ft.data import DataSplits
 from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.results.schema import EpochRecord
+from nonbinary_ft.vocabulary import TrialStatus
 
 __all__ = ["ScratchResult", "scratch_config", "scratch_baseline", "given_scratch"]
 
@@ -116,12 +118,12 @@ def scratch_baseline(
 
     run = scratch_config(config)
 
-    def log_epoch(metrics: dict[str, Any], checkpoint: Path | None) -> None:
+    def log_epoch(record: EpochRecord, checkpoint: Path | None) -> None:
         logger.info(
             "scratch epoch %d: train acc %.3f, val acc %.3f",
-            metrics["epoch"],
-            metrics["train_accuracy"],
-            metrics.get("val_accuracy", float("nan")),
+            record.epoch,
+            record.train_accuracy,
+            record.val_accuracy if record.val_accuracy is not None else float("nan"),
         )
 
     logger.info(
@@ -131,7 +133,7 @@ def scratch_baseline(
         run.settings.lr_high,
     )
     result = run_trial(run, log_epoch, workdir=workdir, data=data)
-    if result.status == "diverged":
+    if result.status == TrialStatus.DIVERGED:
         logger.warning("scratch: the from-scratch run diverged; the gap stays unknown")
         val, test = None, None
     else:
@@ -139,7 +141,7 @@ def scratch_baseline(
     return ScratchResult(
         val_accuracy=val,
         test_accuracy=test,
-        status=result.status,
+        status="diverged" if result.status == TrialStatus.DIVERGED else "completed",
         epochs=run.train.epochs,
         lr=run.settings.lr_high,
         image_size=run.model.image_size,

@@ -59,7 +59,9 @@ def _handle_errors(command: F) -> F:
 
 
 def _print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    from nonbinary_ft.results import jsonable  # here: --help should not import pydantic
+
+    sys.stdout.write(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n")
 
 
 @app.command()
@@ -100,6 +102,16 @@ def layers(
     out.print(table)
 
 
+def _epoch_line(record: Any) -> str:
+    """One epoch of ``nbft finetune``, as a line."""
+    return (
+        f"epoch {record.epoch:>3}  train loss {record.train_loss:.4f}  "
+        f"train acc {record.train_accuracy:.3f}  val acc {record.val_accuracy:.3f}  "
+        f"l2sp {record.l2sp_penalty:.3g}  l2 {record.l2_penalty:.3g}  "
+        f"{record.images_per_s:.0f} img/s"
+    )
+
+
 @app.command()
 @_handle_errors
 def finetune(
@@ -119,39 +131,34 @@ def finetune(
 ) -> None:
     """Run one fine-tuning trial with the sweep file's settings (and --set overrides)."""
     from nonbinary_ft.config import apply_overrides, load_config
+    from nonbinary_ft.results import EpochRecord, write_json
     from nonbinary_ft.training.trial import run_trial
 
     config = apply_overrides(load_config(sweep_file), set_ or [])
     workdir = out_dir or Path("runs") / config.name / "finetune"
     console = err if json_output else out
+    settings = config.settings.model_dump()
     console.print(
         f"[bold]{config.name}[/bold]: {config.model.name} on {config.data.kind}, "
-        f"settings {config.settings.model_dump()}",
+        f"settings {settings}",
         highlight=False,
     )
 
-    def show_epoch(metrics: dict[str, Any], checkpoint: Path | None) -> None:
-        line = (
-            f"epoch {metrics['epoch']:>3}  train loss {metrics['train_loss']:.4f}  "
-            f"train acc {metrics['train_accuracy']:.3f}  "
-            f"val acc {metrics['val_accuracy']:.3f}  "
-            f"l2sp {metrics['l2sp_penalty']:.3g}  l2 {metrics['l2_penalty']:.3g}  "
-            f"{metrics['images_per_s']:.0f} img/s"
-        )
-        console.print(line, highlight=False)
+    def show_epoch(record: EpochRecord, checkpoint: Path | None) -> None:
+        console.print(_epoch_line(record), highlight=False)
 
     result = run_trial(config, show_epoch, workdir=workdir, resume_from=resume)
     summary = {
         "name": config.name,
         "status": result.status,
-        "settings": config.settings.model_dump(),
+        "settings": settings,
         "epochs": len(result.history),
         "best_val_accuracy": result.best_val_accuracy,
         "test_accuracy": result.test_accuracy,
-        "final": result.final,
+        "final": result.history[-1].to_report() if result.history else {},
         "checkpoint": str(Path(workdir) / "checkpoint"),
     }
-    (Path(workdir) / "result.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_json(Path(workdir) / "result.json", summary)
     if json_output:
         _print_json(summary)
     elif result.status == "diverged":

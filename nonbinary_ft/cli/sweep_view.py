@@ -147,14 +147,14 @@ def show_result(result: Any, console: Console) -> None:
         )
     if result.finals:
         table = Table(title="final runs (test split)")
-        for column in ("rank", "settings", "seeds", "test acc % (mean +- std)", "ensemble %"):
+        for column in ("", "settings", "seeds", "test acc % (mean +- std)", "ensemble %"):
             table.add_column(column)
-        for final in sorted(result.finals, key=lambda f: (f.rank == 0, f.rank)):
+        for final in result.finals:
             mean_std = (
                 "-" if final.mean is None else f"{_percent(final.mean)} +- {_percent(final.std)}"
             )
             table.add_row(
-                str(final.rank) if final.rank else "default",
+                final.label,
                 _settings_text(final.settings),
                 ",".join(str(s) for s in final.seeds),
                 mean_std,
@@ -171,17 +171,20 @@ def show_result(result: Any, console: Console) -> None:
 
 def show_published(result: Any, console: Console) -> None:
     """Where the report is, and how to browse the sweep's runs in the MLflow UI."""
-    published = result.published or {}
-    html, markdown = published.get("report_html"), published.get("report_markdown")
-    if html:
-        console.print(f"report: {html} and {markdown}", highlight=False, soft_wrap=True)
-    for note in published.get("notes", ()):
-        console.print(f"[yellow]warning[/yellow]: {note}", highlight=False, soft_wrap=True)
-    if published.get("mlflow_database"):
+    published = result.published
+    if published is not None and published.report_html:
         console.print(
-            f"MLflow database: {published['mlflow_database']}", highlight=False, soft_wrap=True
+            f"report: {published.report_html} and {published.report_markdown}",
+            highlight=False,
+            soft_wrap=True,
         )
-    command = published.get("mlflow_ui_command") or (
+    for note in published.notes if published is not None else ():
+        console.print(f"[yellow]warning[/yellow]: {note}", highlight=False, soft_wrap=True)
+    if published is not None and published.mlflow_database:
+        console.print(
+            f"MLflow database: {published.mlflow_database}", highlight=False, soft_wrap=True
+        )
+    command = (published.mlflow_ui_command if published is not None else None) or (
         f"mlflow ui --backend-store-uri {result.tracking_uri}"
     )
     console.print(f"browse the runs: {command}", highlight=False, soft_wrap=True)

@@ -84,23 +84,12 @@ def _index_split(
     return samples
 
 
-def read_imagefolder(cfg: DataConfig) -> SampleSplits:
-    """Index ``cfg.root`` laid out as ``root/{train,val,test}/<class>/<image>``.
-
-    Classes are the sorted folder names of ``train``. Missing ``val``/``test`` splits are
-    held out of ``train`` per class. Corrupt images are skipped, counted in
-    ``skipped_files`` and logged once.
-
-    Args:
-        cfg: the data section; uses ``root``, ``val_fraction``, ``test_fraction``,
-            ``split_seed``.
+def _train_classes(root: Path | None) -> tuple[Path, tuple[str, ...]]:
+    """The root, checked, and the class names: the folders of ``root/train``, sorted.
 
     Raises:
-        DataError: the root or its ``train`` folder is missing, ``train`` has no class
-            folders, a class folder is empty or wholly corrupt, or ``val``/``test`` holds a
-            class that ``train`` lacks.
+        DataError: the root, its train/ folder or the class folders are missing.
     """
-    root = Path(cfg.root) if cfg.root is not None else None
     if root is None or not root.is_dir():
         raise DataError(
             f"Image folder {root} does not exist. Expected {_LAYOUT}; set data.root to the "
@@ -118,6 +107,28 @@ def read_imagefolder(cfg: DataConfig) -> SampleSplits:
             f"{train_dir} holds no class folders. Expected {_LAYOUT}: one sub-folder per "
             "class, named after the class."
         )
+    return root, classes
+
+
+def read_imagefolder(cfg: DataConfig) -> SampleSplits:
+    """Index ``cfg.root`` laid out as ``root/{train,val,test}/<class>/<image>``.
+
+    Classes are the sorted folder names of ``train``. Missing ``val``/``test`` splits are
+    held out of ``train`` per class. Corrupt images are skipped, counted in
+    ``skipped_files`` and logged once.
+
+    Args:
+        cfg: the data section; uses ``root``, ``val_fraction``, ``test_fraction``,
+            ``split_seed``.
+
+    Raises:
+        DataError: the root or its ``train`` folder is missing, ``train`` has no class
+            folders, a class folder is empty or wholly corrupt, or ``val``/``test`` holds a
+            class that ``train`` lacks.
+    """
+    root = Path(cfg.root) if cfg.root is not None else None
+    root, classes = _train_classes(root)
+    train_dir = root / "train"
     class_to_idx = {name: i for i, name in enumerate(classes)}
     skipped: list[Path] = []
     train = _index_split(train_dir, class_to_idx, skipped)

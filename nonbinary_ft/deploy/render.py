@@ -29,8 +29,8 @@ from typing import Any
 import yaml
 
 from nonbinary_ft.config import ExperimentConfig, load_config
+from nonbinary_ft.config.space import dump_space, load_space
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import dump_space, load_space
 
 __all__ = ["RenderError", "RenderedSweep", "default_k8s_dir", "list_overlays", "render_sweep"]
 

@@ -1,7 +1,9 @@
 """The layer map: a model as an ordered list of layers, bottom (stem, 1) to top (head, L).
 
-A layer is one group of timm's fine-grained ``group_matcher`` (DESIGN.md). Models without a
-``group_matcher`` fall back to timm's automatic grouping, with a warning. The
+A layer is one group of timm's fine-grained ``group_matcher``: the stem is layer 1, the
+classifier head layer L (for Inception v4, layer L-1 is the last Inception-C block, the unit
+the paper's experiments re-initialise). Models without a ``group_matcher`` fall back to
+timm's automatic grouping, with a warning. The
 :class:`LayerPlan` then says, for one trial's settings, which layers are re-initialised, which
 train at the low or high learning rate, and which decay towards their pre-trained values.
 :func:`count_layers` gives the layer count L from the architecture alone, without weights.
@@ -20,6 +22,7 @@ from timm.models import group_parameters
 from timm.optim._param_groups import auto_group_layers
 
 from nonbinary_ft.config import TrialSettings
+from nonbinary_ft.errors import ModelError
 from nonbinary_ft.models.loading import check_model_name
 
 __all__ = ["Layer", "LayerMap", "LayerPlan", "build_layer_map", "count_layers", "plan_layers"]
@@ -55,9 +58,15 @@ class LayerMap:
         """The 1-based layer index of a parameter.
 
         Raises:
-            KeyError: the parameter is not in the model.
+            ModelError: the parameter is not in the model this map was built from.
         """
-        return self._param_to_layer[param_name]
+        try:
+            return self._param_to_layer[param_name]
+        except KeyError:
+            raise ModelError(
+                f"Parameter '{param_name}' is not in the layer map of {self.model_name}: "
+                "build the layer map from the same model instance that is trained."
+            ) from None
 
     @property
     def _param_to_layer(self) -> dict[str, int]:
@@ -210,7 +219,7 @@ def plan_layers(layer_map: LayerMap, settings: TrialSettings) -> LayerPlan:
         ConfigError: k, n or m out of range for this model (the message names the setting).
     """
     num_layers = len(layer_map)
-    settings.check_against(num_layers, layer_map.model_name)
+    settings.fit_to(num_layers, model_name=layer_map.model_name)
     return LayerPlan(
         num_layers=num_layers,
         reinit_layers=settings.reinit_layers,

@@ -1,4 +1,4 @@
-"""The L2-SP / L2 penalty of one trial (DESIGN.md, "The non-binary space").
+"""The L2-SP / L2 penalty of one trial: towards the pre-trained weights, or towards zero.
 
 ``alpha/2 * sum ||w - w0||^2`` over the weights of the plan's L2-SP layers (the lowest m
 transferred layers), plus ``beta/2 * sum ||w||^2`` over every other regularised weight,
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nonbinary_ft.errors import ConfigError, ModelError
+from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.models.layers import LayerMap, LayerPlan
 
 __all__ = ["L2SPRegulariser", "Penalty"]
@@ -49,16 +49,6 @@ def _no_weight_decay_names(model: torch.nn.Module) -> set[str]:
     """The names a timm model asks never to decay (position embeddings, class tokens...)."""
     no_weight_decay = getattr(model, "no_weight_decay", None)
     return set(no_weight_decay()) if callable(no_weight_decay) else set()
-
-
-def _layer_of(layer_map: LayerMap, param_name: str) -> int:
-    try:
-        return layer_map.layer_of(param_name)
-    except KeyError:
-        raise ModelError(
-            f"Parameter '{param_name}' is not in the layer map of {layer_map.model_name}: "
-            "build the layer map from the same model instance that is trained."
-        ) from None
 
 
 def _sum_of_squares(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -117,7 +107,7 @@ class L2SPRegulariser:
         l2: list[tuple[str, torch.nn.Parameter]] = []
         excluded: list[str] = []
         for name, param in model.named_parameters():
-            layer = _layer_of(layer_map, name)
+            layer = layer_map.layer_of(name)
             by_convention = param.ndim <= 1 or name.endswith(".bias") or name in skip_names
             if not param.requires_grad or (by_convention and not decay_norm_and_bias):
                 excluded.append(name)

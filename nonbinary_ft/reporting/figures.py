@@ -421,7 +421,7 @@ def progress(trials: Sequence[Trial], pruning: Sequence[PruningDecision] | Missi
         for decision in pruning:
             at = _compute_at(trials, decision.time_s) if decision.trial_id is None else None
             if at is not None:
-                regions.append((at / scale, decision.rule))
+                regions.append((at / scale, str(decision.kind)))
     caption = (
         "Best validation accuracy of the completed trials against the trial time spent so "
         "far (trials in the order they ended); crosses mark pruned trials, triangles trials "

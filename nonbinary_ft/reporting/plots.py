@@ -28,7 +28,8 @@ SIZE = (7.5, 4.2)
 STATUS_STYLE = {
     "completed": {"marker": "o", "color": "tab:blue", "label": "completed"},
     "pruned": {"marker": "x", "color": "tab:red", "label": "pruned"},
-    "stopped": {"marker": "v", "color": "tab:orange", "label": "stopped early"},
+    "early_stopped": {"marker": "v", "color": "tab:orange", "label": "stopped early"},
+    "stopped": {"marker": "v", "color": "tab:brown", "label": "stopped (time budget)"},
     "diverged": {"marker": "^", "color": "tab:purple", "label": "diverged"},
     "error": {"marker": "s", "color": "tab:gray", "label": "error"},
 }

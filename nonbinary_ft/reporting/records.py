@@ -7,9 +7,8 @@ Tables carry their cells as display text, so that HTML and Markdown show the sam
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from nonbinary_ft.reporting import figures, text
 from nonbinary_ft.reporting.figures import FigureRecord
@@ -23,6 +22,7 @@ from nonbinary_ft.results import (
     SweepResults,
     TrialResult,
 )
+from nonbinary_ft.vocabulary import TrialStatus
 
 __all__ = [
     "PAPER_TABLE1",
@@ -158,15 +158,6 @@ def build_evidence(analysis: AnalysisResults | Missing, name: str | None) -> Evi
     )
 
 
-def _evidence_text(evidence: str | Mapping[str, Any]) -> str:
-    if isinstance(evidence, Mapping):
-        return ", ".join(
-            f"{key}={text.number(value, 4) if isinstance(value, float) else value}"
-            for key, value in evidence.items()
-        )
-    return str(evidence)
-
-
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -176,9 +167,20 @@ def _mean_epoch_s(trials: Sequence[TrialResult]) -> float | None:
     return sum(times) / len(times) if times else None
 
 
+# How a sweep's trials ended, in the order the report counts them.
+_COUNTED = (
+    TrialStatus.COMPLETED,
+    TrialStatus.PRUNED,
+    TrialStatus.EARLY_STOPPED,
+    TrialStatus.STOPPED,
+    TrialStatus.DIVERGED,
+    TrialStatus.ERROR,
+)
+
+
 def _status_counts(trials: Sequence[TrialResult]) -> str:
     counts = Counter(t.status for t in trials)
-    parts = [f"{counts[s]} {s}" for s in ("completed", "pruned", "stopped", "diverged", "error")]
+    parts = [f"{counts[s]} {s}" for s in _COUNTED]
     return f"{len(trials)} trials: " + ", ".join(p for p in parts if not p.startswith("0 "))
 
 
@@ -203,8 +205,8 @@ def build_pruning(
             (
                 f"{text.duration(d.time_s)} after start",
                 f"trial {d.trial_id}" if d.trial_id is not None else "region (no longer sampled)",
-                d.rule,
-                _evidence_text(d.evidence),
+                str(d.kind),
+                d.reason,
                 text.settings_text(d.settings),
                 f"{d.epochs_saved_estimate:.1f}",
                 text.duration(saved),

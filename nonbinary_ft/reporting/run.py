@@ -83,7 +83,7 @@ def tracking_uri_for(folder: Path, results: SweepResults) -> str | None:
 
 
 def _parent_run(results: SweepResults, tracking_uri: str) -> str | None:
-    from nonbinary_ft.reporting.mlflow_source import find_parent_run
+    from nonbinary_ft.tracking.artifacts import find_parent_run
 
     environment = results.environment
     if not isinstance(environment, Missing) and environment.mlflow.get("parent_run_id"):
@@ -95,7 +95,7 @@ def _parent_run(results: SweepResults, tracking_uri: str) -> str | None:
 
 
 def _log(paths: ReportPaths, run_id: str | None, tracking_uri: str) -> tuple[str | None, str]:
-    from nonbinary_ft.reporting.mlflow_source import REPORT_ARTIFACT_PATH, log_files
+    from nonbinary_ft.tracking.artifacts import REPORT_ARTIFACT_PATH, log_files
 
     if run_id is None:
         return None, f"not logged: no sweep parent run found at {tracking_uri}"
@@ -141,7 +141,7 @@ def report_run(
     elif _looks_like_path(run):
         raise ResultsError(f"{run} is not a sweep folder: it does not exist")
     else:
-        from nonbinary_ft.reporting.mlflow_source import load_from_mlflow
+        from nonbinary_ft.tracking.artifacts import load_from_mlflow
 
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if not uri:

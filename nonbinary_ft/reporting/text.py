@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nonbinary_ft.results import SETTING_NAMES, Missing
+from nonbinary_ft.config.settings import SETTING_NAMES
+from nonbinary_ft.results import Missing
 
 __all__ = [
     "percent",

@@ -17,6 +17,7 @@ import yaml
 
 from nonbinary_ft.reporting import text
 from nonbinary_ft.results import (
+    BEST_LABEL,
     BINARY_DEFAULT_LABEL,
     FinalEntry,
     Missing,
@@ -25,7 +26,6 @@ from nonbinary_ft.results import (
 )
 
 __all__ = [
-    "BEST_LABEL",
     "Verdict",
     "is_binary_default",
     "default_entry",
@@ -34,7 +34,6 @@ __all__ = [
     "build_verdict",
 ]
 
-BEST_LABEL = "best"
 REGIME_TEXT = {
     "fits_well": "the pre-trained weights fit the target well",
     "fits_poorly": "the pre-trained weights fit the target poorly",

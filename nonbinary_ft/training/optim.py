@@ -1,10 +1,10 @@
 """Param groups, optimiser and LR schedule of one trial.
 
 Each learning-rate role of the layer plan ("new", "high", "low") gets a real torch param
-group carrying its exact LR (DESIGN.md: not timm's ``lr_scale``, which only timm's schedulers
-honour). The schedule is one pure multiplier of the step, :func:`lr_multiplier`, applied by
-torch's ``LambdaLR`` to every group alike, so the groups keep their configured LR ratios at
-every step. The optimiser never decays weights: the L2/L2-SP regulariser carries all the decay.
+group carrying its exact LR (not timm's ``lr_scale``, which only timm's schedulers honour).
+The schedule is one pure multiplier of the step, :func:`lr_multiplier`, applied by torch's
+``LambdaLR`` to every group alike, so the groups keep their configured LR ratios at every
+step. The optimiser never decays weights: the L2/L2-SP regulariser carries all the decay.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from nonbinary_ft.config import TrainConfig, TrialSettings
-from nonbinary_ft.errors import ConfigError, ModelError
+from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.models.layers import LayerMap, LayerPlan, LrGroup
 
 __all__ = [
@@ -78,23 +78,13 @@ def build_param_groups(
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        params[plan.lr_group(_layer_of(layer_map, name))].append(param)
+        params[plan.lr_group(layer_map.layer_of(name))].append(param)
     return [
         # weight_decay 0: the L2/L2-SP regulariser carries all the decay (never counted twice).
         {"name": name, "lr": lrs[name], "params": params[name], "weight_decay": 0.0}
         for name in GROUP_ORDER
         if params[name]
     ]
-
-
-def _layer_of(layer_map: LayerMap, param_name: str) -> int:
-    try:
-        return layer_map.layer_of(param_name)
-    except KeyError:
-        raise ModelError(
-            f"Parameter '{param_name}' is not in the layer map of {layer_map.model_name}: "
-            "build the layer map from the same model instance that is trained."
-        ) from None
 
 
 def create_optimizer(

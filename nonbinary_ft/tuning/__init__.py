@@ -1,6 +1,13 @@
-"""The sweep on Ray Tune: space sampling under the layer constraints, searcher and scheduler
-factories with a pluggable pruning policy, the trainable, MLflow and progress callbacks, and
-the orchestration of the search and the seeded final runs.
+"""The sweep on Ray Tune: thin adapters over the Ray-free core of :mod:`nonbinary_ft.search`.
+
+- :mod:`.plan`: the sweep resolved and checked before Ray starts (``--dry-run``);
+- :mod:`.searcher`, :mod:`.scheduler`: Ray Tune's search algorithm and scheduler, each
+  behind the evidence policy's hook;
+- :mod:`.trainable`: one trial on a Ray worker; :mod:`.actor`: stage 1's analysis actor;
+- :mod:`.callbacks`, :mod:`.progress`: MLflow runs and the live display, in the driver;
+- :mod:`.stages`, :mod:`.collect`, :mod:`.final`, :mod:`.publish`: running a stage, reading
+  its results, stage 3's arithmetic, and the results files, report and MLflow copies;
+- :mod:`.orchestrate`: :func:`run_sweep`.
 
 Typical use::
 
@@ -17,41 +24,28 @@ Modules that import Ray are loaded on first use, so ``plan_sweep`` (and ``nbft s
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from nonbinary_ft.tuning.plan import CostEstimate, StorageLocation, SweepPlan, plan_sweep
 
 if TYPE_CHECKING:
-    from nonbinary_ft.tuning.orchestrate import (
-        FinalSummary,
-        SweepResult,
-        TrialSummary,
-        run_sweep,
-    )
-    from nonbinary_ft.tuning.pruning import PruneDecision, PruningPolicy
+    from nonbinary_ft.tuning.orchestrate import SweepRun, run_sweep
     from nonbinary_ft.tuning.trainable import TrainableOptions
 
 __all__ = [
     "CostEstimate",
-    "FinalSummary",
-    "PruneDecision",
-    "PruningPolicy",
     "StorageLocation",
     "SweepPlan",
-    "SweepResult",
+    "SweepRun",
     "TrainableOptions",
-    "TrialSummary",
     "plan_sweep",
     "run_sweep",
 ]
 
 _LAZY = {
-    "FinalSummary": "nonbinary_ft.tuning.orchestrate",
-    "SweepResult": "nonbinary_ft.tuning.orchestrate",
-    "TrialSummary": "nonbinary_ft.tuning.orchestrate",
+    "SweepRun": "nonbinary_ft.tuning.orchestrate",
     "run_sweep": "nonbinary_ft.tuning.orchestrate",
-    "PruneDecision": "nonbinary_ft.tuning.pruning",
-    "PruningPolicy": "nonbinary_ft.tuning.pruning",
     "TrainableOptions": "nonbinary_ft.tuning.trainable",
 }
 
@@ -59,7 +53,5 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     """Import the Ray-dependent names on first use."""
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'nonbinary_ft.tuning' has no attribute {name!r}")

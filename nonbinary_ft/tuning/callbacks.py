@@ -1,8 +1,15 @@
-"""Driver-side Ray Tune callbacks: MLflow child runs per trial, and the live progress display.
+"""Driver-side Ray Tune callbacks: the scheduler's bridge into results, and MLflow runs.
 
-Both are pickled by Ray into the experiment folder and restored on ``--resume``; they hold no
-live connection (the MLflow client is rebuilt on first use, the progress listener is looked up
-by the sweep's key in :mod:`nonbinary_ft.tuning.live`). The MLflow callback saves its
+:func:`sweep_callbacks` builds a stage's callbacks in the order Ray must call them:
+
+1. :class:`SchedulerBridge` writes how a stopped trial ended into the very result that
+   stopped it (Ray hands the scheduler a copy, and the callbacks the result it stores), and
+   carries the scheduler's state across ``Tuner.restore``;
+2. :class:`MlflowTrialCallback` writes a child run per trial, so it must see the stamp;
+3. the progress display (:mod:`nonbinary_ft.tuning.progress`).
+
+All are pickled by Ray into the experiment folder and restored on ``--resume``; they hold no
+live connection (the MLflow client is rebuilt on first use). The MLflow callback saves its
 trial-id -> run-id map through ``get_state``/``set_state``, and on resume also adopts runs it
 created after Ray's last snapshot (found by their tags), so every trial keeps exactly one run.
 """
@@ -12,24 +19,20 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from nonbinary_ft.results.io import jsonable
+from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.tracking import SweepTracker
-from nonbinary_ft.tuning import live
-from nonbinary_ft.tuning.pruning import settings_of
+from nonbinary_ft.tuning.progress import ProgressCallback
+from nonbinary_ft.tuning.scheduler import PruningScheduler
+from nonbinary_ft.tuning.status import sweep_status
+from nonbinary_ft.vocabulary import Stage
 
-__all__ = [
-    "MlflowTrialCallback",
-    "ProgressCallback",
-    "SweepProgress",
-    "TrialRow",
-    "ended_status",
-    "trial_status",
-]
+__all__ = ["SchedulerBridge", "MlflowTrialCallback", "sweep_callbacks"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,32 +54,6 @@ NOT_METRICS = frozenset(
         "replayed",
     }
 )
-TERMINAL = ("completed", "diverged", "pruned", "early_stopped", "stopped", "error")
-
-
-def trial_status(trial: Trial) -> str:
-    """A trial's status in the sweep's words.
-
-    'pending', 'running', or once it ended: 'completed', 'diverged', 'pruned',
-    'early_stopped', 'error', or 'stopped' (ended by the time budget).
-    """
-    if trial.status == Trial.ERROR:
-        return "error"
-    if trial.status in (Trial.PENDING, Trial.PAUSED):
-        return "pending"
-    reported = (trial.last_result or {}).get("status")
-    if trial.status == Trial.RUNNING:
-        return reported if reported in ("pruned", "early_stopped") else "running"
-    return reported if reported in TERMINAL else "stopped"
-
-
-def ended_status(trial: Trial) -> str:
-    """The status of a trial that has just ended (Ray still calls it RUNNING at that point)."""
-    if trial.status == Trial.ERROR:
-        return "error"
-    reported = (trial.last_result or {}).get("status")
-    # A trial that ended while 'running' was stopped from outside (the time budget).
-    return reported if reported in TERMINAL else "stopped"
 
 
 def _numeric_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -90,16 +67,50 @@ def _numeric_metrics(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
+class SchedulerBridge(Callback):
+    """Carries the pruning scheduler's decisions into results, and its state across restore.
+
+    The scheduler decides on a copy of each result; this callback writes the verdict
+    (``status`` 'pruned' or 'early_stopped', ``prune_reason``, ``done``) into the result Ray
+    stores, so that it reaches the experiment state, the ``ResultGrid`` and MLflow. Ray Tune
+    pickles the scheduler once, when the experiment starts, and checkpoints only the searcher
+    and the callbacks after that: without this callback a resumed sweep's ASHA would start from
+    empty rungs. The callback and the scheduler are pickled together in the experiment's
+    ``tuner.pkl``, so after ``Tuner.restore`` it still points at the scheduler in use.
+
+    Args:
+        scheduler: the sweep's scheduler.
+    """
+
+    def __init__(self, scheduler: PruningScheduler) -> None:
+        self.scheduler = scheduler
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
+    ) -> None:
+        """Stamp the result if the scheduler has just stopped this trial."""
+        self.scheduler.judge.stamp(trial.trial_id, result)
+
+    def get_state(self) -> dict[str, Any]:
+        """The scheduler's state (saved with each experiment checkpoint)."""
+        return {"scheduler": self.scheduler.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Put the saved state back into the scheduler (on --resume)."""
+        self.scheduler.set_state(state["scheduler"])
+
+
 class MlflowTrialCallback(Callback):
     """Writes a child run per trial: settings as params, metrics per epoch, status, reason.
 
     Args:
         tracking_uri: MLflow tracking URI.
         experiment: MLflow experiment name.
-        sweep_key: the sweep's identity (tags, and the live decision log).
+        sweep_key: the sweep's identity (a tag on its runs).
         parent_run_id: the sweep's parent run.
-        stage: 'search' or 'final' (a tag on each child run).
-        log_decisions: also write the sweep's pruning decisions to the parent run.
+        stage: the stage whose trials it tracks (a tag on each child run).
+        decisions: the sweep's decision log, written to the parent run as it grows (None:
+            not written by this stage).
     """
 
     def __init__(
@@ -108,15 +119,15 @@ class MlflowTrialCallback(Callback):
         experiment: str,
         sweep_key: str,
         parent_run_id: str,
-        stage: str,
-        log_decisions: bool = True,
+        stage: Stage,
+        decisions: DecisionLog | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.sweep_key = sweep_key
         self.parent_run_id = parent_run_id
-        self.stage = stage
-        self.log_decisions = log_decisions
+        self.stage = str(stage)
+        self.decisions = decisions
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
         self._node_tags: dict[str, Any] = {}
@@ -199,9 +210,8 @@ class MlflowTrialCallback(Callback):
     ) -> None:
         """Close the run with the trial's status and prune reason."""
         result = trial.last_result or {}
-        self.tracker.end_trial(
-            self._run_for(trial), ended_status(trial), result.get("prune_reason")
-        )
+        status = sweep_status(trial.status, result.get("status"), ended=True)
+        self.tracker.end_trial(self._run_for(trial), str(status), result.get("prune_reason"))
 
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
@@ -225,111 +235,28 @@ class MlflowTrialCallback(Callback):
                     self.tracker.delete_run(run_id)
 
     def _flush_decisions(self) -> None:
-        if not self.log_decisions:
+        # Counted in memory (cheap, every step); the log file is read only when it grew.
+        if self.decisions is None or len(self.decisions) == self._decisions_seen:
             return
-        decisions = live.lookup(self.sweep_key).decisions_since(0)
-        if len(decisions) > self._decisions_seen:
-            # One file per driver session: a resumed sweep adds its own, never overwrites.
-            self._session = self._session or time.strftime("%Y%m%d-%H%M%S")
-            self.tracker.log_decisions(
-                (decision.to_dict() for decision in decisions), self._session
-            )
-            self._decisions_seen = len(decisions)
+        # One file per driver session: a resumed sweep adds its own, never overwrites.
+        self._session = self._session or time.strftime("%Y%m%d-%H%M%S")
+        self.tracker.log_decisions(
+            (jsonable(decision) for decision in self.decisions.decisions()), self._session
+        )
+        self._decisions_seen = len(self.decisions)
 
 
-@dataclass(frozen=True)
-class TrialRow:
-    """One line of the progress display."""
+def sweep_callbacks(
+    scheduler: Any, mlflow: MlflowTrialCallback, progress: ProgressCallback
+) -> list[Callback]:
+    """A stage's callbacks, in the order Ray Tune must call them (it calls them in list order).
 
-    trial_id: str
-    status: str
-    epoch: int
-    val_accuracy: float | None
-    settings: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SweepProgress:
-    """A snapshot of a stage of the sweep, for a live display."""
-
-    stage: str
-    total: int
-    counts: dict[str, int]
-    best_val_accuracy: float | None
-    best_trial: str | None
-    best_settings: dict[str, Any] | None
-    elapsed_s: float
-    rows: tuple[TrialRow, ...] = field(default=())
-
-
-class ProgressCallback(Callback):
-    """Calls the sweep's live progress listener with a :class:`SweepProgress` snapshot.
+    The bridge comes first: MLflow must see a stopped trial's stamped status and reason.
 
     Args:
-        sweep_key: the key the listener is registered under.
-        stage: 'search' or 'final'.
-        total: trials planned for the stage.
-        every_s: at most one snapshot per this many seconds (and one per finished trial).
+        scheduler: the stage's scheduler (a bridge is added for a :class:`PruningScheduler`).
+        mlflow: the stage's MLflow callback.
+        progress: the stage's progress callback.
     """
-
-    def __init__(self, sweep_key: str, stage: str, total: int, every_s: float = 0.5) -> None:
-        self.sweep_key = sweep_key
-        self.stage = stage
-        self.total = total
-        self.every_s = every_s
-        self._started = time.time()
-        self._last = 0.0
-
-    def _emit(self, trials: list[Trial], force: bool = False) -> None:
-        listener = live.lookup(self.sweep_key).listener
-        now = time.time()
-        if listener is None or (not force and now - self._last < self.every_s):
-            return
-        self._last = now
-        listener(self.snapshot(trials))
-
-    def snapshot(self, trials: list[Trial]) -> SweepProgress:
-        """Count the trials by status and find the best validation accuracy so far."""
-        counts: dict[str, int] = {}
-        rows = []
-        best: tuple[float, Trial] | None = None
-        for trial in trials:
-            status = trial_status(trial)
-            counts[status] = counts.get(status, 0) + 1
-            result = trial.last_result or {}
-            val = result.get("val_accuracy")
-            if isinstance(val, float) and math.isfinite(val) and (best is None or val > best[0]):
-                best = (val, trial)
-            rows.append(
-                TrialRow(
-                    trial.trial_id,
-                    status,
-                    int(result.get("epoch", 0) or 0),
-                    val,
-                    settings_of(trial.config),
-                )
-            )
-        return SweepProgress(
-            stage=self.stage,
-            total=max(self.total, len(trials)),
-            counts=counts,
-            best_val_accuracy=best[0] if best else None,
-            best_trial=best[1].trial_id if best else None,
-            best_settings=settings_of(best[1].config) if best else None,
-            elapsed_s=time.time() - self._started,
-            rows=tuple(rows),
-        )
-
-    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
-        """Throttled snapshot."""
-        self._emit(trials)
-
-    def on_trial_complete(
-        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
-    ) -> None:
-        """Snapshot when a trial ends."""
-        self._emit(trials, force=True)
-
-    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
-        """Last snapshot."""
-        self._emit(trials, force=True)
+    bridge = [SchedulerBridge(scheduler)] if isinstance(scheduler, PruningScheduler) else []
+    return [*bridge, mlflow, progress]

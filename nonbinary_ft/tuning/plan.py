@@ -23,9 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from nonbinary_ft.config import ExperimentConfig, SweepConfig
+from nonbinary_ft.config.space import Grid, SearchSpace, dump_space
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import Grid, SearchSpace, dump_space
-from nonbinary_ft.tuning.sampling import constrain_space, grid_points, load_sweep_spaces
+from nonbinary_ft.search.sampling import (
+    SpaceSource,
+    constrain_space,
+    grid_points,
+    load_sweep_spaces,
+)
 
 __all__ = [
     "DEFAULT_NUM_SAMPLES",
@@ -234,6 +239,33 @@ def _default_tracking_uri(storage: StorageLocation) -> str:
     return f"sqlite:///{storage.local_dir / 'mlflow.db'}"
 
 
+def _refuse_grids(
+    sources: list[SpaceSource], capped: list[SearchSpace], algorithm: str
+) -> None:
+    """Only search 'grid' runs grids: a grid elsewhere is an error naming the parameter."""
+    for item, space in zip(sources, capped, strict=True):
+        for name, distribution in space.parameters.items():
+            if isinstance(distribution, Grid):
+                raise ConfigError(
+                    item.field(name),
+                    f"a range, a choice or a fixed value with search.algorithm "
+                    f"'{algorithm}' (only 'grid' runs grids)",
+                    "grid",
+                    source=item.source,
+                )
+
+
+def _check_grace_period(config: ExperimentConfig, source: str | None) -> None:
+    scheduler = config.sweep.scheduler
+    if scheduler.kind == "asha" and scheduler.grace_period > config.train.epochs:
+        raise ConfigError(
+            "sweep.scheduler.grace_period",
+            f"at most train.epochs ({config.train.epochs})",
+            scheduler.grace_period,
+            source=source,
+        )
+
+
 def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> SweepPlan:
     """Resolve and check a sweep without starting anything.
 
@@ -242,20 +274,13 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
         source: its path (relative space paths are looked up next to it; errors name it).
 
     Raises:
-        ConfigError: no space, a missing space file, an invalid or impossible range for the
-            model, a grid with search 'tpe'/'random', a range with search 'grid', an ASHA
-            grace period longer than training, or an unknown model.
+        ConfigError: no space, a missing or invalid space, a range impossible for the model, a
+            grid with search 'tpe'/'random' (or a range with 'grid'), an ASHA grace period
+            longer than training, or an unknown model.
     """
-    sweep = config.sweep
-    where = str(source) if source is not None else None
+    sweep, where = config.sweep, (str(source) if source is not None else None)
     sources = load_sweep_spaces(config, source)
-    if sweep.scheduler.kind == "asha" and sweep.scheduler.grace_period > config.train.epochs:
-        raise ConfigError(
-            "sweep.scheduler.grace_period",
-            f"at most train.epochs ({config.train.epochs})",
-            sweep.scheduler.grace_period,
-            source=where,
-        )
+    _check_grace_period(config, where)
     # Imported here: counting builds the model, which pulls in timm and torch (--help and the
     # errors above should not pay for them).
     from nonbinary_ft.models.layers import count_layers
@@ -265,32 +290,18 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
         constrain_space(item, num_layers, config.settings, config.model.name) for item in sources
     ]
     grid: tuple[dict[str, Any], ...] | None = None
-    dropped = 0
+    dropped = 0  # grid points invalid for the model, or repeated
     if sweep.search.algorithm == "grid":
-        points, dropped = grid_points(
-            zip(sources, capped, strict=True), num_layers, config.settings
-        )
-        grid = tuple(points)
-        num_trials = len(points)
+        pairs = zip(sources, capped, strict=True)
+        points, dropped = grid_points(pairs, num_layers, config.settings)
+        grid, num_trials = tuple(points), len(points)
     else:
-        for item, space in zip(sources, capped, strict=True):
-            for name, distribution in space.parameters.items():
-                if isinstance(distribution, Grid):
-                    raise ConfigError(
-                        item.field(name),
-                        f"a range, a choice or a fixed value with search.algorithm "
-                        f"'{sweep.search.algorithm}' (only 'grid' runs grids)",
-                        "grid",
-                        source=item.source,
-                    )
+        _refuse_grids(sources, capped, sweep.search.algorithm)
         num_trials = sweep.budget.num_samples or DEFAULT_NUM_SAMPLES
     storage = StorageLocation.from_config(config)
-    resources = {"CPU": sweep.resources.cpus, "GPU": sweep.resources.gpus}
     notes = []
     if dropped:
-        notes.append(
-            f"{dropped} grid combinations dropped (invalid for {num_layers} layers, or repeated)"
-        )
+        notes.append(f"{dropped} grid points dropped (invalid for L={num_layers}, or repeated)")
     if sweep.scheduler.kind == "asha":
         notes.append("ASHA stops trials early: the search estimate is an expectation")
     return SweepPlan(
@@ -303,7 +314,7 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
         grid=grid,
         dropped_grid_points=dropped,
         num_trials=num_trials,
-        resources=resources,
+        resources={"CPU": sweep.resources.cpus, "GPU": sweep.resources.gpus},
         storage=storage,
         tracking_uri=sweep.mlflow.tracking_uri or _default_tracking_uri(storage),
         mlflow_experiment=sweep.mlflow.experiment or config.name,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import tempfile
 import time
@@ -28,11 +27,13 @@ import ray
 from ray import tune
 
 from nonbinary_ft.config import ExperimentConfig, with_settings
-from nonbinary_ft.tuning.pruning import settings_of
+from nonbinary_ft.results.io import jsonable
+from nonbinary_ft.results.schema import EpochRecord
+from nonbinary_ft.search.policy import settings_of
+from nonbinary_ft.tuning.final import SEED_KEY
+from nonbinary_ft.vocabulary import TrialStatus
 
 __all__ = [
-    "SEED_KEY",
-    "RANK_KEY",
     "LAST_METRICS_FILE",
     "PROBS_FILE",
     "LABELS_FILE",
@@ -44,8 +45,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SEED_KEY = "train_seed"
-RANK_KEY = "final_rank"
 LAST_METRICS_FILE = "nbft_metrics.json"
 PROBS_FILE = "test_probs.npy"
 LABELS_FILE = "test_labels.npy"
@@ -80,18 +79,6 @@ def trial_config_for(base: ExperimentConfig, trial_config: dict[str, Any]) -> Ex
     return config
 
 
-def _json_ready(metrics: dict[str, Any]) -> dict[str, Any]:
-    # NaN is legal in Ray's results but not in strict JSON; keep it as a string on disk.
-    return {
-        k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
-        for k, v in metrics.items()
-    }
-
-
-def _from_json(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: (float(v) if v in ("nan", "inf", "-inf") else v) for k, v in metrics.items()}
-
-
 class _TuneReporter:
     """The run_trial reporter that forwards each epoch to ``ray.tune.report``."""
 
@@ -103,9 +90,9 @@ class _TuneReporter:
         self.trial_config = trial_config
         self.deferred: tuple[dict[str, Any], Path | None] | None = None
 
-    def __call__(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
-        payload = {**metrics, **self.extra, "reported_at": time.time()}
-        if self.options.final and metrics.get("status") == "completed":
+    def __call__(self, record: EpochRecord, checkpoint_dir: Path | None) -> None:
+        payload = {**record.to_report(), **self.extra, "reported_at": time.time()}
+        if self.options.final and record.status == TrialStatus.COMPLETED:
             # The last result waits for the test-set softmax (see train_trial).
             self.deferred = (payload, checkpoint_dir)
             return
@@ -115,7 +102,7 @@ class _TuneReporter:
         """Report to Ray Tune (with the checkpoint), then run the test hook if any."""
         if checkpoint_dir is not None:
             # Written last, so a checkpoint that says 'done' holds everything of the trial.
-            (Path(checkpoint_dir) / LAST_METRICS_FILE).write_text(json.dumps(_json_ready(payload)))
+            (Path(checkpoint_dir) / LAST_METRICS_FILE).write_text(json.dumps(jsonable(payload)))
         checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         tune.report(payload, checkpoint=checkpoint)
         if self.options.epoch_hook is not None:
@@ -130,7 +117,7 @@ def _restore_checkpoint(workdir: Path) -> tuple[Path | None, dict[str, Any] | No
     local = workdir / "restored"
     checkpoint.to_directory(str(local))
     metrics_file = local / LAST_METRICS_FILE
-    last = _from_json(json.loads(metrics_file.read_text())) if metrics_file.is_file() else None
+    last = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
     return local, last
 
 
@@ -139,17 +126,14 @@ def _save_test_predictions(config: ExperimentConfig, data: Any, checkpoint_dir: 
     import torch
 
     from nonbinary_ft.data import build_loaders
+    from nonbinary_ft.training.device import resolve_device
     from nonbinary_ft.training.loop import Precision
-    from nonbinary_ft.training.trial import CHECKPOINT_FILE, prepare_model, resolve_device
+    from nonbinary_ft.training.trial import load_checkpoint, prepare_model
 
     device = resolve_device(config.train.device)
     # The architecture only: the weights come from the checkpoint, not from the hub again.
-    skeleton = config.model_copy(
-        update={"model": config.model.model_copy(update={"pretrained": "none", "checkpoint": None})}
-    )
-    model = prepare_model(skeleton, len(data.classes)).model
-    state = torch.load(checkpoint_dir / CHECKPOINT_FILE, map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
+    model = prepare_model(config.architecture_only(), len(data.classes)).model
+    model.load_state_dict(load_checkpoint(checkpoint_dir, device)["model"])
     model.to(device).eval()
     precision = Precision.for_device(device, config.train.amp, config.train.channels_last)
     _, _, test_loader = build_loaders(data, config.data, config.train.seed)
@@ -169,10 +153,7 @@ def _prepare_data(config: ExperimentConfig) -> Any:
     from nonbinary_ft.training.trial import prepare_data
 
     # Transforms need the model's data config only: a random-weight copy is enough.
-    probe = create_backbone(
-        config.model.model_copy(update={"pretrained": "none", "checkpoint": None}), None
-    )
-    return prepare_data(config, probe)
+    return prepare_data(config, create_backbone(config.model.architecture_only(), None))
 
 
 def _node_id() -> str | None:
@@ -215,10 +196,10 @@ def train_trial(
             reporter.send({**last, **extra, "replayed": True}, restored)
             return
         data = _prepare_data(config)
-        result = run_trial(config, reporter, workdir=workdir, resume_from=restored, data=data)
+        outcome = run_trial(config, reporter, workdir=workdir, resume_from=restored, data=data)
         if reporter.deferred is not None:
             payload, checkpoint_dir = reporter.deferred
-            if checkpoint_dir is not None and result.status == "completed":
+            if checkpoint_dir is not None and outcome.status == TrialStatus.COMPLETED:
                 _save_test_predictions(config, data, Path(checkpoint_dir))
             reporter.send(payload, checkpoint_dir)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import timm
 import torch
 
 from nonbinary_ft.config import ExperimentConfig
+from tests.tiny import merge, tiny_document
 
 MakeConfig = Callable[..., ExperimentConfig]
 
@@ -22,16 +22,6 @@ def save_checkpoint(path: Path, seed: int = 1, num_classes: int = 5) -> Path:
     model = timm.create_model("test_resnet", pretrained=False, num_classes=num_classes)
     torch.save(model.state_dict(), path)
     return path
-
-
-def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 @pytest.fixture
@@ -50,30 +40,17 @@ def checkpoint(tmp_path: Path) -> Path:
 def make_config(tmp_path: Path, checkpoint: Path) -> MakeConfig:
     """Build a sweep config on 3 generated classes; keyword patches merge into the sections."""
 
-    base = {
-        "name": "tiny",
-        "model": {
-            "name": "test_resnet",
-            "pretrained": "checkpoint",
-            "checkpoint": str(checkpoint),
-            "image_size": 32,
-        },
-        "data": {
-            "kind": "synthetic",
-            "batch_size": 16,
-            "num_workers": 0,
-            "synthetic": {"num_classes": 3, "samples_per_class": 20, "image_size": 32},
-        },
-        "train": {"epochs": 1, "warmup_epochs": 0, "device": "cpu"},
-        "analysis": {
+    base = tiny_document(
+        model={"pretrained": "checkpoint", "checkpoint": str(checkpoint)},
+        analysis={
             "cache_dir": str(tmp_path / "cache"),
             "probe": {"max_iter": 50, "weight_decays": [0.1, 0.001]},
             "scratch": {"epochs": 1},
         },
-    }
+    )
 
     def make(**patch: Any) -> ExperimentConfig:
-        return ExperimentConfig.model_validate(_merge(base, patch))
+        return ExperimentConfig.model_validate(merge(base, patch))
 
     return make
 

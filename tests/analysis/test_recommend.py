@@ -17,8 +17,8 @@ from nonbinary_ft.analysis import (
 )
 from nonbinary_ft.analysis.outputs import space_yaml
 from nonbinary_ft.config import ExperimentConfig, TrialSettings
+from nonbinary_ft.config.space import Choice, Fixed, FloatRange, IntRange, load_space, parse_space
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import Choice, Fixed, FloatRange, IntRange, load_space, parse_space
 
 ROOT = Path(__file__).resolve().parents[2]
 REGIMES = ("fits_well", "fits_poorly", "unclear")
@@ -69,7 +69,7 @@ def test_layer_counts_respect_the_model(num_layers, well_k, poor_n):
     assert poor.low_layers == poor_n
     assert (poor.lr_low is None) == (poor_n == 0)
     for settings in (well, poor):
-        settings.check_against(num_layers)
+        settings.fit_to(num_layers)
 
 
 def test_a_one_layer_model_cannot_be_recommended_for():
@@ -101,7 +101,7 @@ def test_narrowed_space_validates_contains_the_recommendation_and_fits_the_model
     for values in itertools.product(*(_corners(rec.space.parameters[n]) for n in names)):
         corner = dict(zip(names, values, strict=True))
         settings = TrialSettings(**{**rec.settings.model_dump(), **corner})
-        settings.check_against(num_layers)
+        settings.fit_to(num_layers)
 
 
 def test_narrowed_spaces_differ_as_table_7_says():

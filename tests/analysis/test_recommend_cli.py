@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from nonbinary_ft.cli.main import app
 from nonbinary_ft.config import load_config
-from nonbinary_ft.space import load_space
+from nonbinary_ft.config.space import load_space
 
 cli = CliRunner()
 

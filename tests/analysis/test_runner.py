@@ -15,8 +15,8 @@ from nonbinary_ft.analysis import (
     write_outputs,
 )
 from nonbinary_ft.config import load_config
+from nonbinary_ft.config.space import load_space
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import load_space
 
 
 @pytest.fixture

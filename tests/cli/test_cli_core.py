@@ -11,20 +11,11 @@ import yaml
 from typer.testing import CliRunner
 
 from nonbinary_ft.cli.main import app
+from tests.tiny import tiny_document
 
 runner = CliRunner()
 
-TINY = {
-    "name": "tiny",
-    "model": {"name": "test_resnet", "pretrained": "none", "image_size": 32},
-    "data": {
-        "kind": "synthetic",
-        "batch_size": 16,
-        "num_workers": 0,
-        "synthetic": {"num_classes": 3, "samples_per_class": 20, "image_size": 32},
-    },
-    "train": {"epochs": 1, "warmup_epochs": 0},
-}
+TINY = tiny_document()
 
 
 def _sweep_file(tmp_path: Path, document=TINY) -> Path:

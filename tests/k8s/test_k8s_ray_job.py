@@ -29,6 +29,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from nonbinary_ft.cli.main import app
+from tests.tiny import tiny_document
 
 pytestmark = pytest.mark.slow
 
@@ -49,17 +50,10 @@ def _rendered_entrypoint() -> str:
 
 
 def _tiny_sweep(tmp_path: Path, tracking_uri: str) -> dict[str, Any]:
-    return {
-        "name": "k8s-job",
-        "model": {"name": "test_resnet", "pretrained": "none", "image_size": 32},
-        "data": {
-            "kind": "synthetic",
-            "batch_size": 16,
-            "num_workers": 0,
-            "synthetic": {"num_classes": 3, "samples_per_class": 12, "image_size": 32},
-        },
-        "train": {"epochs": 1, "warmup_epochs": 0, "device": "cpu"},
-        "sweep": {
+    return tiny_document(
+        name="k8s-job",
+        data={"synthetic": {"samples_per_class": 12}},
+        sweep={
             "space": {
                 "name": "two-lrs",
                 "parameters": {"lr_high": {"type": "choice", "values": [0.01, 0.03]}},
@@ -72,7 +66,7 @@ def _tiny_sweep(tmp_path: Path, tracking_uri: str) -> dict[str, Any]:
             "mlflow": {"tracking_uri": tracking_uri, "experiment": "k8s-job"},
             "final": {"top_n": 1, "seeds": [0]},
         },
-    }
+    )
 
 
 def _wait(check, what: str, timeout_s: float = 240) -> None:

@@ -25,20 +25,15 @@ from nonbinary_ft.results import (
     SweepResults,
     TrialResult,
 )
+from nonbinary_ft.vocabulary import DecisionKind
+from tests.tiny import tiny_document
 
-SWEEP = {
-    "name": "tiny-sweep",
-    "model": {"name": "test_resnet", "pretrained": "none", "image_size": 32},
-    "data": {
-        "kind": "synthetic",
-        "batch_size": 16,
-        "num_workers": 0,
-        "synthetic": {"num_classes": 3, "samples_per_class": 20, "image_size": 32},
-    },
-    "train": {"epochs": 4, "warmup_epochs": 0},
-    "settings": {"reinit_layers": 1, "lr_high": 0.01},
-    "sweep": {"final": {"top_n": 1, "seeds": [0, 1, 2]}},
-}
+SWEEP = tiny_document(
+    name="tiny-sweep",
+    train={"epochs": 4},
+    settings={"reinit_layers": 1, "lr_high": 0.01},
+    sweep={"final": {"top_n": 1, "seeds": [0, 1, 2]}},
+)
 BASE = {
     "reinit_layers": 1,
     "lr_high": 0.01,
@@ -172,31 +167,32 @@ def make_analysis() -> AnalysisResults:
 
 def make_pruning() -> tuple[PruningDecision, ...]:
     """Two trials stopped by the policy, one region no longer sampled."""
-    evidence = {"gap": -0.16, "fisher": 1.6}
+    evidence = "(gap=-0.16, fisher=1.6)"
     return (
         PruningDecision(
-            "t10",
-            200.0,
-            "fits_well: lr_high >= 0.01 ruled out",
-            evidence,
-            {**BASE, "reinit_layers": 3},
-            2.0,
+            kind=DecisionKind.PRUNED_TRIAL,
+            reason=f"fits_well: lr_high >= 0.01 ruled out {evidence}",
+            settings={**BASE, "reinit_layers": 3},
+            trial_id="t10",
+            epoch=2,
+            time_s=200.0,
+            epochs_saved_estimate=2.0,
         ),
         PruningDecision(
-            "t11",
-            330.0,
-            "fits_well: lr_high >= 0.01 ruled out",
-            evidence,
-            {**BASE, "lr_high": 0.05, "low_layers": 4, "lr_low": 0.02},
-            3.0,
+            kind=DecisionKind.PRUNED_TRIAL,
+            reason=f"fits_well: lr_high >= 0.01 ruled out {evidence}",
+            settings={**BASE, "lr_high": 0.05, "low_layers": 4, "lr_low": 0.02},
+            trial_id="t11",
+            epoch=1,
+            time_s=330.0,
+            epochs_saved_estimate=3.0,
         ),
         PruningDecision(
-            None,
-            240.0,
-            "fits_well: low_layers > 0 no longer sampled",
-            "gap -0.16 < -0.02",
-            {"low_layers": 4},
-            8.0,
+            kind=DecisionKind.PRUNED_SAMPLE,
+            reason="fits_well: low_layers > 0 no longer sampled (gap -0.16 < -0.02)",
+            settings={"low_layers": 4},
+            time_s=240.0,
+            epochs_saved_estimate=8.0,
         ),
     )
 

@@ -78,7 +78,7 @@ def test_report_on_a_run_id_without_a_tracking_uri_exits_2(monkeypatch):
 def test_report_from_an_mlflow_run_is_logged_back_to_it(sweep_folder, file_store, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from nonbinary_ft.reporting.mlflow_source import log_results
+    from nonbinary_ft.tracking.artifacts import log_results
 
     client = MlflowClient(file_store)
     experiment = client.create_experiment("tiny-sweep", (tmp_path / "artifacts").as_uri())

@@ -8,7 +8,9 @@ import ray.cloudpickle as pickle
 from mlflow.tracking import MlflowClient
 
 from nonbinary_ft.tracking import SweepTracker
-from nonbinary_ft.tuning.callbacks import MlflowTrialCallback, ProgressCallback
+from nonbinary_ft.tuning.callbacks import MlflowTrialCallback
+from nonbinary_ft.tuning.progress import ProgressCallback
+from nonbinary_ft.tuning.session import close_session, open_session
 
 
 def _trial(trial_id: str, ray_status: str = "RUNNING", **last):
@@ -106,10 +108,8 @@ def test_node_is_tagged_when_it_changes_not_every_epoch(
 
 
 def test_progress_snapshot_counts_trials_and_finds_the_best():
-    from nonbinary_ft.tuning import live
-
     seen = []
-    live.register("key://progress", listener=seen.append)
+    open_session("key://progress", listener=seen.append)
     try:
         callback = ProgressCallback("key://progress", "search", total=4, every_s=0.0)
         trials = [
@@ -120,7 +120,7 @@ def test_progress_snapshot_counts_trials_and_finds_the_best():
         ]
         callback.on_step_end(0, trials)
     finally:
-        live.unregister("key://progress")
+        close_session("key://progress")
     (snapshot,) = seen
     assert snapshot.counts == {"running": 1, "completed": 1, "pruned": 1, "pending": 1}
     assert snapshot.best_val_accuracy == 0.7 and snapshot.best_trial == "b"

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
 
 from nonbinary_ft.config import ExperimentConfig, apply_overrides
-from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.training.trial import CHECKPOINT_FILE, run_trial
+from nonbinary_ft.errors import ConfigError, ModelError
+from nonbinary_ft.results import EpochRecord
+from nonbinary_ft.training.trial import CHECKPOINT_FILE, load_checkpoint, run_trial
+from tests.tiny import tiny_document
 
-BASE = {
-    "name": "tiny",
-    "model": {"name": "test_resnet", "pretrained": "none", "image_size": 32},
-    "data": {
-        "kind": "synthetic",
-        "batch_size": 16,
-        "num_workers": 0,
-        "synthetic": {"num_classes": 3, "samples_per_class": 20, "image_size": 32},
-    },
-    "train": {"epochs": 2, "warmup_epochs": 1, "seed": 3},
-    "settings": {
+BASE = tiny_document(
+    train={"epochs": 2, "warmup_epochs": 1, "seed": 3},
+    settings={
         "reinit_layers": 2,
         "lr_high": 0.05,
         "low_layers": 2,
@@ -29,7 +25,7 @@ BASE = {
         "alpha": 0.1,
         "beta": 0.001,
     },
-}
+)
 
 
 def _config(*overrides: str) -> ExperimentConfig:
@@ -40,8 +36,8 @@ class Recorder:
     def __init__(self):
         self.reports = []
 
-    def __call__(self, metrics, checkpoint):
-        self.reports.append((dict(metrics), checkpoint))
+    def __call__(self, record: EpochRecord, checkpoint):
+        self.reports.append((record.to_report(), checkpoint))
 
 
 def test_trial_reports_every_epoch_with_a_checkpoint(tmp_path):
@@ -64,7 +60,7 @@ def test_trial_reports_every_epoch_with_a_checkpoint(tmp_path):
 def test_same_seed_same_trial(tmp_path):
     first = run_trial(_config(), Recorder(), workdir=tmp_path / "a")
     second = run_trial(_config(), Recorder(), workdir=tmp_path / "b")
-    assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in second.history]
+    assert [h.train_loss for h in first.history] == [h.train_loss for h in second.history]
 
 
 def test_resume_continues_where_the_checkpoint_left_off(tmp_path):
@@ -77,9 +73,9 @@ def test_resume_continues_where_the_checkpoint_left_off(tmp_path):
     class Stop(Exception):
         pass
 
-    def stop_after_two(metrics, checkpoint):
-        interrupted(metrics, checkpoint)
-        if metrics["epoch"] == 2:
+    def stop_after_two(record, checkpoint):
+        interrupted(record, checkpoint)
+        if record.epoch == 2:
             raise Stop
 
     with pytest.raises(Stop):
@@ -95,12 +91,9 @@ def test_resume_continues_where_the_checkpoint_left_off(tmp_path):
     assert resumed.reports[0][0]["train_loss"] == pytest.approx(
         straight.reports[2][0]["train_loss"], rel=1e-5
     )
-    final_straight = torch.load(
-        tmp_path / "straight" / "checkpoint" / CHECKPOINT_FILE, weights_only=False
-    )["model"]
-    final_resumed = torch.load(
-        tmp_path / "cut" / "checkpoint" / CHECKPOINT_FILE, weights_only=False
-    )["model"]
+    # Checkpoints hold tensors and plain values only: they load without unpickling code.
+    final_straight = load_checkpoint(tmp_path / "straight" / "checkpoint")["model"]
+    final_resumed = load_checkpoint(tmp_path / "cut" / "checkpoint")["model"]
     for key, value in final_straight.items():
         torch.testing.assert_close(final_resumed[key], value, rtol=1e-5, atol=1e-6)
 
@@ -129,3 +122,27 @@ def test_sweep_file_round_trip(tmp_path):
     from nonbinary_ft.config import load_config
 
     assert load_config(path) == _config()
+
+
+class _Payload:
+    """Unpickling this runs code: it writes a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_its_payload(tmp_path):
+    marker = tmp_path / "payload-ran"
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    torch.save({"model": _Payload(str(marker))}, folder / CHECKPOINT_FILE)
+    with pytest.raises(ModelError) as refused:
+        run_trial(_config(), Recorder(), workdir=tmp_path / "run", resume_from=folder)
+    assert not marker.exists()
+    message = str(refused.value)
+    assert "\n" not in message and str(folder / CHECKPOINT_FILE) in message
+    with pytest.raises(ModelError, match="no trial checkpoint there"):
+        load_checkpoint(tmp_path / "absent")

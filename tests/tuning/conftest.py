@@ -2,54 +2,43 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nonbinary_ft.config import ExperimentConfig
-
-# test_resnet has L = 6 layers; 3 generated classes of 32 px images keep a trial at seconds.
-TINY: dict[str, Any] = {
-    "name": "tiny",
-    "model": {"name": "test_resnet", "pretrained": "none", "image_size": 32},
-    "data": {
-        "kind": "synthetic",
-        "batch_size": 16,
-        "num_workers": 0,
-        "synthetic": {"num_classes": 3, "samples_per_class": 16, "image_size": 32},
-    },
-    "train": {"epochs": 2, "warmup_epochs": 0, "device": "cpu"},
-}
+from tests.tiny import tiny_document
 
 
-def tiny_document(tmp_path: Path, name: str = "tiny", **sweep: Any) -> dict[str, Any]:
-    """The tiny experiment as a sweep-file mapping, stored under ``tmp_path``."""
-    document = copy.deepcopy(TINY)
-    document["name"] = name
+def sweep_document(tmp_path: Path, name: str = "tiny", **sweep: Any) -> dict[str, Any]:
+    """The tiny experiment (2 epochs) with a sweep section, storing under ``tmp_path``."""
     sweep.setdefault("storage", {"path": str(tmp_path / "runs")})
-    # Stage 1 runs in every sweep without a test policy: keep its scratch baseline short.
-    document["analysis"] = {"cache_dir": str(tmp_path / "cache"), "scratch": {"epochs": 1}}
-    document["sweep"] = sweep
-    return document
+    return tiny_document(
+        name=name,
+        data={"synthetic": {"samples_per_class": 16}},
+        train={"epochs": 2},
+        # Stage 1 runs in every sweep without a test policy: keep its scratch baseline short.
+        analysis={"cache_dir": str(tmp_path / "cache"), "scratch": {"epochs": 1}},
+        sweep=sweep,
+    )
 
 
-def tiny_config(tmp_path: Path, name: str = "tiny", **sweep: Any) -> ExperimentConfig:
-    """The tiny experiment with a sweep section (storage and MLflow under ``tmp_path``)."""
-    return ExperimentConfig.model_validate(tiny_document(tmp_path, name, **sweep))
+def sweep_config(tmp_path: Path, name: str = "tiny", **sweep: Any) -> ExperimentConfig:
+    """The same, validated."""
+    return ExperimentConfig.model_validate(sweep_document(tmp_path, name, **sweep))
 
 
 @pytest.fixture(scope="session")
 def make_config():
     """``make_config(tmp_path, name, **sweep)``: the tiny experiment with a sweep section."""
-    return tiny_config
+    return sweep_config
 
 
 @pytest.fixture(scope="session")
 def make_document():
     """``make_document(tmp_path, name, **sweep)``: the same as a sweep-file mapping."""
-    return tiny_document
+    return sweep_document
 
 
 @pytest.fixture(scope="session")

@@ -162,7 +162,7 @@ def test_live_display_fits_one_screen():
     from rich.console import Console
 
     from nonbinary_ft.cli.sweep_view import SweepDisplay
-    from nonbinary_ft.tuning.callbacks import SweepProgress, TrialRow
+    from nonbinary_ft.tuning.progress import SweepProgress, TrialRow
 
     rows = tuple(
         TrialRow(f"t{i:02d}", "running" if i < 4 else "completed", 1, 0.5, {"lr_high": 0.01})

@@ -20,13 +20,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nonbinary_ft.config import TrialSettings
+from nonbinary_ft.results import BEST_LABEL
+from nonbinary_ft.search.policy import PruningPolicy
 from nonbinary_ft.tuning.orchestrate import run_sweep
-from nonbinary_ft.tuning.pruning import PruningPolicy
 from nonbinary_ft.tuning.trainable import TrainableOptions
+from tests.tiny import NUM_LAYERS
 
 pytestmark = pytest.mark.slow
 
-NUM_LAYERS = 6  # test_resnet
 RULED_OUT = "test evidence: lr_high 0.1 fits poorly"
 
 
@@ -134,7 +135,7 @@ def test_no_trial_with_an_impossible_config_ever_starts(sweep):
     assert all(t.status != "error" for t in result.trials)
     for trial in result.trials:
         settings = TrialSettings.model_validate(trial.settings)
-        settings.check_against(NUM_LAYERS)  # raises on k > 5, or n, m > 6 - k
+        settings.fit_to(NUM_LAYERS)  # raises on k > 5, or n, m > 6 - k
         assert settings.low_layers == 0 or settings.lr_low is not None
 
 
@@ -193,7 +194,7 @@ def test_final_runs_report_mean_std_and_seed_ensemble(sweep):
     best = result.best
     assert best is not None and best.settings["lr_high"] == 0.01
     # Rank 0 is the binary default (the tiny file's own settings), re-run with the same seeds.
-    (final,) = [final for final in result.finals if final.rank == 1]
+    (final,) = [final for final in result.finals if final.label == BEST_LABEL]
     assert final.settings == best.settings and final.seeds == (0, 1)
     assert len(final.test_accuracies) == 2
     assert final.mean == pytest.approx(sum(final.test_accuracies) / 2)

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from nonbinary_ft.config import ExperimentConfig, load_config
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.tuning.orchestrate import TrialSummary, _final_points, ensemble_accuracy
+from nonbinary_ft.results import TrialResult
+from nonbinary_ft.tuning.final import ensemble_accuracy, final_points
 from nonbinary_ft.tuning.plan import StorageLocation, asha_expected_epochs, plan_sweep
 
 GRID = {"name": "g", "parameters": {"lr_high": {"type": "grid", "values": [0.01, 0.02, 0.03]}}}
@@ -94,7 +95,7 @@ def test_ensemble_averages_the_softmax_of_the_seed_models():
 
 def test_final_runs_take_distinct_top_settings_with_every_seed():
     def trial(trial_id, lr, val, status="completed"):
-        return TrialSummary(trial_id, "search", {"lr_high": lr}, status, 2, val)
+        return TrialResult(trial_id, {"lr_high": lr}, status, val_accuracy=val)
 
     trials = [
         trial("a", 0.1, 0.5),
@@ -103,7 +104,7 @@ def test_final_runs_take_distinct_top_settings_with_every_seed():
         trial("d", 0.3, 0.7),
         trial("e", 0.4, 0.99, "pruned"),
     ]
-    points = _final_points(trials, 2, (0, 1))
+    points = final_points(trials, 2, (0, 1))
     assert [(p["lr_high"], p["train_seed"], p["final_rank"]) for p in points] == [
         (0.2, 0, 1),
         (0.2, 1, 1),

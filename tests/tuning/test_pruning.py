@@ -1,4 +1,4 @@
-"""The pruning plug: a policy object, the searcher and scheduler wrappers that obey it."""
+"""The pruning plug on Ray Tune: the searcher and scheduler wrappers that obey the policy."""
 
 from __future__ import annotations
 
@@ -13,17 +13,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from nonbinary_ft.config import TrialSettings
-from nonbinary_ft.space import parse_space
-from nonbinary_ft.tuning import live
-from nonbinary_ft.tuning.pruning import (
-    PruneStampCallback,
-    PruningPolicy,
-    PruningScheduler,
-    PruningSearcher,
-    SchedulerStateCallback,
-)
-from nonbinary_ft.tuning.sampling import ConstrainedSpace
-from nonbinary_ft.tuning.search import GridSearcher
+from nonbinary_ft.config.space import parse_space
+from nonbinary_ft.search.policy import DecisionLog, PruningPolicy, TrialJudge
+from nonbinary_ft.search.sampling import ConstrainedSpace
+from nonbinary_ft.tuning.callbacks import SchedulerBridge
+from nonbinary_ft.tuning.scheduler import PruningScheduler
+from nonbinary_ft.tuning.searcher import GridSearcher, PruningSearcher
+from nonbinary_ft.tuning.session import close_session, open_session
 
 KEY = "test://sweep"
 
@@ -60,16 +56,29 @@ class ListSearcher(Searcher):
         self.completed.append((trial_id, result, error))
 
 
+class Live:
+    """The driver session's policy, and the decision log the wrappers write to."""
+
+    def __init__(self, policy: HighLrRuledOut, log: DecisionLog) -> None:
+        self.policy = policy
+        self.log = log
+
+    @property
+    def decisions(self):
+        return self.log.decisions()
+
+
 @pytest.fixture
-def sweep_live():
+def sweep_live(tmp_path):
     policy = HighLrRuledOut()
-    yield live.register(KEY, policy=policy)
-    live.unregister(KEY)
+    open_session(KEY, policy=policy)
+    yield Live(policy, DecisionLog(tmp_path / "decisions.jsonl", epochs=2))
+    close_session(KEY)
 
 
 def test_searcher_skips_ruled_out_suggestions_and_records_why(sweep_live):
     inner = ListSearcher([{"lr_high": 0.5}, {"lr_high": 0.2}, {"lr_high": 0.01}])
-    searcher = PruningSearcher(inner, KEY)
+    searcher = PruningSearcher(inner, KEY, sweep_live.log)
     assert searcher.suggest("t1") == {"lr_high": 0.01}
     kinds = [(d.kind, d.settings["lr_high"], d.trial_id) for d in sweep_live.decisions]
     assert kinds == [("pruned_sample", 0.5, None), ("pruned_sample", 0.2, None)]
@@ -83,22 +92,28 @@ def test_searcher_skips_ruled_out_suggestions_and_records_why(sweep_live):
 
 
 def test_searcher_gives_up_when_every_draw_is_ruled_out(sweep_live):
-    searcher = PruningSearcher(ListSearcher([{"lr_high": 1.0}] * 5), KEY, max_draws=3)
+    searcher = PruningSearcher(
+        ListSearcher([{"lr_high": 1.0}] * 5), KEY, sweep_live.log, max_draws=3
+    )
     assert searcher.suggest("t1") == Searcher.FINISHED
     assert len(sweep_live.decisions) == 3
 
 
 def test_searcher_state_round_trip(sweep_live):
-    searcher = PruningSearcher(ListSearcher([{"lr_high": 0.5}, {"lr_high": 0.01}]), KEY)
+    searcher = PruningSearcher(
+        ListSearcher([{"lr_high": 0.5}, {"lr_high": 0.01}]), KEY, sweep_live.log
+    )
     searcher.suggest("t1")
-    other = PruningSearcher(ListSearcher([]), KEY)
+    other = PruningSearcher(ListSearcher([]), KEY, sweep_live.log)
     other.set_state(searcher.get_state())
     other.on_trial_complete("t1", {"val_accuracy": 1.0})
     assert other.searcher.completed == [("t1~1", {"val_accuracy": 1.0}, False)]
 
 
 def test_without_a_policy_nothing_is_pruned():
-    searcher = PruningSearcher(ListSearcher([{"lr_high": 0.5}]), "unregistered://key")
+    searcher = PruningSearcher(
+        ListSearcher([{"lr_high": 0.5}]), "unregistered://key", DecisionLog(None, epochs=2)
+    )
     assert searcher.suggest("t1") == {"lr_high": 0.5}
 
 
@@ -115,7 +130,7 @@ def test_pruned_optuna_suggestions_are_told_to_optuna_as_pruned(sweep_live):
         mode="max",
         sampler=optuna.samplers.RandomSampler(seed=0),
     )
-    searcher = PruningSearcher(inner, KEY)
+    searcher = PruningSearcher(inner, KEY, sweep_live.log)
     for index in range(4):
         assert searcher.suggest(f"t{index}")["lr_high"] == 0.01
     states = [trial.state for trial in inner._ot_study.trials]
@@ -127,7 +142,7 @@ def _trial(trial_id: str, lr: float, status: str = "RUNNING"):
 
 
 def test_scheduler_stops_running_trials_in_a_ruled_out_region(sweep_live):
-    scheduler = PruningScheduler(FIFOScheduler(), KEY)
+    scheduler = PruningScheduler(FIFOScheduler(), KEY, TrialJudge(sweep_live.log))
     running = {"epoch": 1, "status": "running", "val_accuracy": 0.3}
     assert scheduler.on_trial_result(None, _trial("a", 0.01), running) == TrialScheduler.CONTINUE
     assert scheduler.on_trial_result(None, _trial("b", 0.5), running) == TrialScheduler.STOP
@@ -144,7 +159,7 @@ def test_scheduler_records_the_inner_schedulers_early_stops(sweep_live):
         def on_trial_result(self, tune_controller, trial, result):
             return TrialScheduler.STOP
 
-    scheduler = PruningScheduler(AlwaysStop(), KEY)
+    scheduler = PruningScheduler(AlwaysStop(), KEY, TrialJudge(sweep_live.log))
     result = {"epoch": 1, "status": "running", "val_accuracy": 0.3}
     assert scheduler.on_trial_result(None, _trial("a", 0.01), result) == TrialScheduler.STOP
     (decision,) = sweep_live.decisions
@@ -152,14 +167,14 @@ def test_scheduler_records_the_inner_schedulers_early_stops(sweep_live):
 
 
 def test_stamp_marks_the_result_that_stopped_the_trial(sweep_live):
-    scheduler = PruningScheduler(FIFOScheduler(), KEY)
+    scheduler = PruningScheduler(FIFOScheduler(), KEY, TrialJudge(sweep_live.log))
     trial = _trial("b", 0.5)
     result = {"epoch": 1, "status": "running", "val_accuracy": 0.3}
     scheduler.on_trial_result(None, trial, dict(result))
-    PruneStampCallback(KEY).on_trial_result(0, [trial], trial, result)
+    SchedulerBridge(scheduler).on_trial_result(0, [trial], trial, result)
     assert result["status"] == "pruned" and result["prune_reason"] == "lr_high >= 0.1 fits poorly"
     other = {"epoch": 1, "status": "running"}
-    PruneStampCallback(KEY).on_trial_result(0, [], _trial("a", 0.01), other)
+    SchedulerBridge(scheduler).on_trial_result(0, [], _trial("a", 0.01), other)
     assert other["status"] == "running"
 
 
@@ -172,8 +187,8 @@ def test_asha_rungs_and_protected_ranking_survive_a_restore(sweep_live):
         grace_period=1,
         reduction_factor=2,
     )
-    scheduler = PruningScheduler(asha, KEY, protect_top_fraction=0.5)
-    callback = SchedulerStateCallback(scheduler)
+    scheduler = PruningScheduler(asha, KEY, TrialJudge(sweep_live.log, 0.5))
+    callback = SchedulerBridge(scheduler)
     # Ray pickles scheduler and callbacks together in tuner.pkl when the experiment starts...
     at_start = cloudpickle.dumps((scheduler, callback))
     for trial_id, accuracy in (("a", 0.8), ("b", 0.9)):
@@ -195,7 +210,7 @@ def test_asha_rungs_and_protected_ranking_survive_a_restore(sweep_live):
     assert weak_trial_decision(fresh) == TrialScheduler.CONTINUE
     restored, restored_callback = cloudpickle.loads(at_start)
     restored_callback.set_state(cloudpickle.loads(saved))
-    assert restored._best == {"a": 0.8, "b": 0.9}
+    assert restored.judge.best == {"a": 0.8, "b": 0.9}
     # The restored rung holds 0.8 and 0.9: a 0.1 is below its cut-off.
     assert weak_trial_decision(restored) == TrialScheduler.STOP
 
@@ -203,9 +218,9 @@ def test_asha_rungs_and_protected_ranking_survive_a_restore(sweep_live):
 def test_grid_searcher_resumes_where_it_stopped(tmp_path):
     grid = GridSearcher([{"lr_high": 0.1}, {"lr_high": 0.2}, {"lr_high": 0.3}])
     assert grid.suggest("a") == {"lr_high": 0.1}
-    grid.save(str(tmp_path / "grid.pkl"))
+    grid.save(str(tmp_path / "grid.json"))
     restored = GridSearcher([])
-    restored.restore(str(tmp_path / "grid.pkl"))
+    restored.restore(str(tmp_path / "grid.json"))
     assert [restored.suggest(t) for t in "bcd"] == [
         {"lr_high": 0.2},
         {"lr_high": 0.3},

@@ -1,13 +1,14 @@
 """From a search-space file to valid trial settings for one model.
 
-A space (:mod:`nonbinary_ft.space`) does not know the model; the constraints between the layer
-settings do (k <= L-1; n, m <= L-k; ``lr_low`` needed when n > 0). This module makes every
-config valid *before* a trial starts:
+A space (:mod:`nonbinary_ft.config.space`) does not know the model; the constraints between the
+layer settings do (k <= L-1; n, m <= L-k; ``lr_low`` needed when n > 0), and
+:meth:`TrialSettings.fit_to` applies them. This module makes every config valid *before* a
+trial starts:
 
 - :func:`constrain_space` caps the layer ranges to what the model allows, and rejects a range
   that no valid value is left in (an "impossible range") with the parameter's path;
 - :class:`ConstrainedSpace` is an Optuna define-by-run space that samples k first, then n and
-  m within ``L - k``; every config it returns passes ``TrialSettings.check_against(L)``;
+  m within ``L - k``; every config it returns passes ``TrialSettings.fit_to(L)``;
 - :func:`grid_points` enumerates the grids (the paper's figures), dropping the combinations
   that break a constraint and the duplicates.
 """
@@ -21,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from nonbinary_ft.config import ExperimentConfig, TrialSettings
-from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import (
+from nonbinary_ft.config.base import validate_model
+from nonbinary_ft.config.experiment import ExperimentConfig
+from nonbinary_ft.config.settings import LAYER_SETTINGS, TrialSettings, layer_limits
+from nonbinary_ft.config.space import (
     Choice,
     Distribution,
     Fixed,
@@ -36,6 +36,7 @@ from nonbinary_ft.space import (
     load_space,
     parse_space,
 )
+from nonbinary_ft.errors import ConfigError
 
 __all__ = [
     "SpaceSource",
@@ -47,8 +48,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-LAYER_SETTINGS = ("reinit_layers", "low_layers", "l2sp_layers")
 
 
 @dataclass(frozen=True)
@@ -120,12 +119,8 @@ def _check_value(name: str, value: Any, where: SpaceSource) -> None:
     probe: dict[str, Any] = {name: value}
     if name == "low_layers":
         probe["lr_low"] = 1.0  # the lr_low rule is checked for the space as a whole
-    try:
-        TrialSettings.model_validate(probe)
-    except ValidationError as error:
-        first = error.errors()[0]
-        expected = str(first["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
-        raise ConfigError(where.field(name), expected, value, source=where.source) from None
+    prefix = ".".join(part for part in (where.prefix, "parameters") if part)
+    validate_model(TrialSettings, probe, where.source, prefix)
 
 
 def _representatives(distribution: Distribution) -> list[Any]:
@@ -202,7 +197,8 @@ def constrain_space(
     size = f"{model_name} has {num_layers} layers"
     n_min = min(_int_values(params.get("low_layers"), base.low_layers), default=0)
     m_min = min(_int_values(params.get("l2sp_layers"), base.l2sp_layers), default=0)
-    k_cap = min(num_layers - 1, num_layers - n_min, num_layers - m_min)
+    # The largest k that leaves room for the smallest n and m: L - k >= max(n_min, m_min).
+    k_cap = min(layer_limits(num_layers, 1).max_reinit, num_layers - max(n_min, m_min))
     k_why = f"{size}; k <= L-1, and n, m <= L-k with n >= {n_min}, m >= {m_min}"
     if "reinit_layers" in params:
         params["reinit_layers"] = _cap(
@@ -213,10 +209,11 @@ def constrain_space(
             "settings.reinit_layers", f"at most {k_cap} ({k_why})", base.reinit_layers
         )
     k_min = min(_int_values(params.get("reinit_layers"), base.reinit_layers))
+    widest = layer_limits(num_layers, k_min)
     for name in ("low_layers", "l2sp_layers"):
         if name in params:
             why = f"{size}; at most L - k with k >= {k_min}"
-            params[name] = _cap(params[name], num_layers - k_min, where, name, why)
+            params[name] = _cap(params[name], widest.cap(name), where, name, why)
 
     n_max = max(_int_values(params.get("low_layers"), base.low_layers), default=0)
     if n_max > 0 and "lr_low" not in params and base.lr_low is None:
@@ -229,7 +226,7 @@ def constrain_space(
 
 
 def make_valid(settings: dict[str, Any], num_layers: int, base: TrialSettings) -> dict[str, Any]:
-    """Complete a sampled config with the base settings and clamp n, m into L - k.
+    """Complete a sampled config with the base settings and clamp k, n and m into range.
 
     Returns:
         The full settings (every TrialSettings field), valid for the model.
@@ -237,18 +234,8 @@ def make_valid(settings: dict[str, Any], num_layers: int, base: TrialSettings) -
     Raises:
         ConfigError: the config cannot be made valid (an lr_low is missing).
     """
-    merged = {**base.model_dump(), **settings}
-    k = min(max(int(merged["reinit_layers"]), 1), num_layers - 1)
-    merged["reinit_layers"] = k
-    merged["low_layers"] = min(int(merged["low_layers"]), num_layers - k)
-    if merged["l2sp_layers"] != "all":
-        merged["l2sp_layers"] = min(int(merged["l2sp_layers"]), num_layers - k)
-    try:
-        valid = TrialSettings.model_validate(merged)
-    except ValidationError as error:
-        raise ConfigError("sampled settings", str(error.errors()[0]["msg"]), merged) from None
-    valid.check_against(num_layers)
-    return valid.model_dump()
+    merged = validate_model(TrialSettings, {**base.model_dump(), **settings}, "sampled settings")
+    return merged.fit_to(num_layers, clamp=True).model_dump()
 
 
 class ConstrainedSpace:
@@ -278,12 +265,14 @@ class ConstrainedSpace:
         sampled: dict[str, Any] = {}
         k = self.base.reinit_layers
         if "reinit_layers" in params:
-            k = self._suggest(trial, "reinit_layers", params["reinit_layers"], self.num_layers - 1)
+            cap = layer_limits(self.num_layers, k).max_reinit
+            k = self._suggest(trial, "reinit_layers", params["reinit_layers"], cap)
             sampled["reinit_layers"] = k
+        limits = layer_limits(self.num_layers, k)
         for name, distribution in params.items():
             if name == "reinit_layers":
                 continue
-            cap = self.num_layers - k if name in LAYER_SETTINGS else None
+            cap = limits.cap(name) if name in LAYER_SETTINGS else None
             sampled[name] = self._suggest(trial, name, distribution, cap)
         return make_valid(sampled, self.num_layers, self.base)
 
@@ -351,9 +340,8 @@ def grid_points(
         for combination in itertools.product(*axes):
             merged = {**base.model_dump(), **dict(zip(names, combination, strict=True))}
             try:
-                settings = TrialSettings.model_validate(merged)
-                settings.check_against(num_layers)
-            except (ValidationError, ConfigError):
+                settings = validate_model(TrialSettings, merged).fit_to(num_layers)
+            except ConfigError:
                 dropped += 1
                 continue
             point = settings.model_dump()

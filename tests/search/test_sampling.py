@@ -6,9 +6,9 @@ import optuna
 import pytest
 
 from nonbinary_ft.config import TrialSettings
+from nonbinary_ft.config.space import parse_space
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import parse_space
-from nonbinary_ft.tuning.sampling import (
+from nonbinary_ft.search.sampling import (
     ConstrainedSpace,
     SpaceSource,
     constrain_space,
@@ -51,7 +51,7 @@ def test_every_sampled_config_is_valid_for_the_model(sampler):
         trial = study.ask()
         config = space(trial)
         settings = TrialSettings.model_validate(config)
-        settings.check_against(L)  # k <= 5, n and m <= 6 - k
+        settings.fit_to(L)  # k <= 5, n and m <= 6 - k
         seen_k.add(settings.reinit_layers)
         study.tell(trial, settings.lr_high)
     assert seen_k == {1, 2, 3, 4, 5}  # capped at L - 1, not collapsed onto one value

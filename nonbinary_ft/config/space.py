@@ -1,6 +1,6 @@
 """Search spaces over the non-binary settings: the YAML format of ``search_spaces/``.
 
-A space maps each trial setting (see :class:`nonbinary_ft.config.TrialSettings`) to a
+A space maps each trial setting (see :class:`nonbinary_ft.config.settings.TrialSettings`) to a
 distribution: a float or int range (optionally log-scaled), a choice, a grid, or a fixed
 value. Settings a space leaves out keep the sweep file's value. Example::
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from nonbinary_ft.config import TrialSettings, config_error_from_validation
-from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.config.base import FrozenModel, invalid, read_yaml, validate_model
+from nonbinary_ft.config.settings import SETTING_NAMES
 
 __all__ = [
     "FloatRange",
@@ -39,11 +39,7 @@ __all__ = [
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FloatRange(_Frozen):
+class FloatRange(FrozenModel):
     """A continuous range, uniform or log-uniform."""
 
     type: Literal["float"] = "float"
@@ -54,13 +50,13 @@ class FloatRange(_Frozen):
     @model_validator(mode="after")
     def _ordered(self) -> FloatRange:
         if self.low > self.high:
-            raise ValueError(f"'low' must be <= high ({self.high}), got {self.low}")
+            raise invalid("low", f"<= high ({self.high})", self.low)
         if self.log and self.low <= 0:
-            raise ValueError(f"'low' must be > 0 on a log scale, got {self.low}")
+            raise invalid("low", "> 0 on a log scale", self.low)
         return self
 
 
-class IntRange(_Frozen):
+class IntRange(FrozenModel):
     """An integer range (layer counts)."""
 
     type: Literal["int"] = "int"
@@ -71,37 +67,35 @@ class IntRange(_Frozen):
     @model_validator(mode="after")
     def _ordered(self) -> IntRange:
         if self.low > self.high:
-            raise ValueError(f"'low' must be <= high ({self.high}), got {self.low}")
+            raise invalid("low", f"<= high ({self.high})", self.low)
         return self
 
 
-class Choice(_Frozen):
+class Choice(FrozenModel):
     """A categorical choice, sampled by the search algorithm."""
 
     type: Literal["choice"] = "choice"
     values: list[Any] = Field(min_length=1, description="The values to choose from.")
 
 
-class Grid(_Frozen):
+class Grid(FrozenModel):
     """Every value is tried (a Cartesian product with the other grids), as in the paper."""
 
     type: Literal["grid"] = "grid"
     values: list[Any] = Field(min_length=1, description="The values to try, each once.")
 
 
-class Fixed(_Frozen):
+class Fixed(FrozenModel):
     """One value for every trial."""
 
     type: Literal["fixed"] = "fixed"
     value: Any = Field(description="The value.")
 
 
-Distribution = Annotated[
-    FloatRange | IntRange | Choice | Grid | Fixed, Field(discriminator="type")
-]
+Distribution = Annotated[FloatRange | IntRange | Choice | Grid | Fixed, Field(discriminator="type")]
 
 
-class SearchSpace(_Frozen):
+class SearchSpace(FrozenModel):
     """A named space over the trial settings."""
 
     name: str = Field(description="Name shown in reports and MLflow.")
@@ -112,11 +106,10 @@ class SearchSpace(_Frozen):
 
     @model_validator(mode="after")
     def _known_settings(self) -> SearchSpace:
-        known = set(TrialSettings.model_fields)
         for name in self.parameters:
-            if name not in known:
-                raise ValueError(
-                    f"'parameters.{name}' must be a trial setting, one of {sorted(known)}"
+            if name not in SETTING_NAMES:
+                raise invalid(
+                    f"parameters.{name}", f"a trial setting, one of {sorted(SETTING_NAMES)}"
                 )
         return self
 
@@ -136,14 +129,7 @@ def load_space(path: str | Path) -> SearchSpace:
         ConfigError: the file is missing, not YAML, or a distribution is invalid (naming the
             file and the parameter).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("search space", "an existing YAML file", str(path), source=path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError("<file>", "valid YAML", None, str(err).replace("\n", " "), path) from err
-    return parse_space(raw, path)
+    return parse_space(read_yaml(path, "search space"), path)
 
 
 def parse_space(raw: Any, source: str | Path | None = None, prefix: str = "") -> SearchSpace:
@@ -152,10 +138,7 @@ def parse_space(raw: Any, source: str | Path | None = None, prefix: str = "") ->
     Raises:
         ConfigError: as :func:`load_space`.
     """
-    try:
-        return SearchSpace.model_validate(raw)
-    except ValidationError as err:
-        raise config_error_from_validation(err, source, prefix) from None
+    return validate_model(SearchSpace, raw, source, prefix)
 
 
 def dump_space(space: SearchSpace) -> str:

@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import ValidationError
 
-from nonbinary_ft.analysis import AnalysisReport, analyse
-from nonbinary_ft.analysis.transfer_suite import (
+from benchmarks.suite import (
     EXPECTED_REGIMES,
     RegimeComparison,
     SuiteSpec,
@@ -28,6 +27,7 @@ from nonbinary_ft.analysis.transfer_suite import (
     make_colour_blind,
     target_config,
 )
+from nonbinary_ft.analysis import AnalysisReport, analyse
 from nonbinary_ft.config import SyntheticConfig
 from nonbinary_ft.data import generate_images
 from nonbinary_ft.errors import ConfigError, ModelError

@@ -1,4 +1,4 @@
-"""The end of a sweep: the report's contract files, the report, and their MLflow copies.
+"""The end of a sweep: its results files, the report, and their MLflow copies.
 
 One tiny sweep (two grid trials, two seeds for the best and for the binary default) feeds
 every test; the label and point rules are also checked on their own, without Ray.
@@ -15,31 +15,22 @@ from mlflow.tracking import MlflowClient
 
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.results import (
-    ANALYSIS_FILE,
+    BEST_LABEL,
     BINARY_DEFAULT_LABEL,
-    ENVIRONMENT_FILE,
-    FINAL_FILE,
-    PRUNING_FILE,
-    SWEEP_FILE,
-    TRIALS_FILE,
+    RESULTS_FILES,
+    Missing,
+    SweepResults,
+    TrialResult,
     is_missing,
     load_results,
+    save_results,
 )
-from nonbinary_ft.tuning.orchestrate import (
-    FinalSummary,
-    SweepResult,
-    TrialSummary,
-    _final_points,
-    run_sweep,
-)
-from nonbinary_ft.tuning.results_writer import (
-    BEST_LABEL,
-    analysis_document,
-    same_settings,
-    write_sweep_results,
-)
+from nonbinary_ft.tuning.final import final_entries, final_points, same_settings
+from nonbinary_ft.tuning.orchestrate import run_sweep
+from nonbinary_ft.tuning.publish import NO_ANALYSIS, analysis_results
+from nonbinary_ft.vocabulary import Stage
 
-CONTRACT = (SWEEP_FILE, ANALYSIS_FILE, TRIALS_FILE, PRUNING_FILE, FINAL_FILE, ENVIRONMENT_FILE)
+CONTRACT = RESULTS_FILES
 SEEDS = [0]
 
 
@@ -108,8 +99,8 @@ def test_final_has_the_best_and_the_binary_default_with_each_seeds_accuracy(swep
 def test_report_is_written_and_everything_is_logged_to_the_parent_run(swept):
     result, folder, _ = swept
     assert (folder / "report.html").is_file() and (folder / "report.md").is_file()
-    assert result.published["report_html"] == str(folder / "report.html")
-    assert result.published["logged_to_mlflow"] and not result.published["notes"]
+    assert result.published.report_html == folder / "report.html"
+    assert result.published.logged_to_mlflow and not result.published.notes
     assert result.to_dict()["report"]["mlflow_ui_command"].startswith("mlflow ui ")
     client = MlflowClient(result.tracking_uri)
     logged = {Path(f.path).name for f in client.list_artifacts(result.parent_run_id, "results")}
@@ -123,50 +114,35 @@ def test_report_is_written_and_everything_is_logged_to_the_parent_run(swept):
 DEFAULT = {"reinit_layers": 1, "lr_high": 0.01, "low_layers": 0, "l2sp_layers": 0, "beta": 1e-4}
 
 
-def _trial(trial_id: str, val: float, **settings: Any) -> TrialSummary:
-    return TrialSummary(trial_id, "search", {**DEFAULT, **settings}, "completed", 2, val)
+def _trial(trial_id: str, val: float, **settings: Any) -> TrialResult:
+    return TrialResult(trial_id, {**DEFAULT, **settings}, "completed", val_accuracy=val)
 
 
 def test_binary_default_gets_its_own_rank_unless_it_is_a_top_setting():
     trials = [_trial("a", 0.9, lr_high=0.05), _trial("b", 0.8, lr_new=0.01, alpha=0.3)]
-    points = _final_points(trials, 1, (0, 1), default=DEFAULT)
+    points = final_points(trials, 1, (0, 1), default=DEFAULT)
     assert [(p["final_rank"], p["train_seed"]) for p in points] == [(1, 0), (1, 1), (0, 0), (0, 1)]
     # lr_new = lr_high and alpha without L2-SP change nothing: "b" is the binary default.
-    points = _final_points(trials, 2, (0,), default=DEFAULT)
+    points = final_points(trials, 2, (0,), default=DEFAULT)
     assert [p["final_rank"] for p in points] == [1, 2]
-    assert _final_points([], 1, (0,), default=DEFAULT) == []
-
-
-def _result(finals: list[FinalSummary]) -> SweepResult:
-    final_trials = [
-        TrialSummary(
-            f"f{f.rank}{s}", "final", f.settings, "completed", 2, 0.5, acc, seed=s, rank=f.rank
-        )
-        for f in finals
-        for s, acc in zip(f.seeds, f.test_accuracies, strict=True)
-    ]
-    return SweepResult(
-        "n",
-        "/nowhere",
-        "sqlite:///x.db",
-        "n",
-        "run",
-        (),
-        tuple(finals),
-        final_trials=tuple(final_trials),
-    )
+    assert final_points([], 1, (0,), default=DEFAULT) == []
 
 
 def test_a_best_setting_that_is_the_default_is_labelled_both(tmp_path, make_config):
     config = make_config(tmp_path)
-    finals = [
-        FinalSummary(1, config.settings.model_dump(), 0.9, (0, 1), (0.5, 0.7), 0.6, 0.1, None)
-    ]
-    write_sweep_results(tmp_path, config, None, _result(finals), None, 0.0, 1.0, histories={})
+    settings = config.settings.model_dump()
+    final_trials = [
+        TrialResult(f"f1{seed}", settings, "completed", stage=Stage.FINAL, test_accuracy=acc,
+                    seed=seed, rank=1)
+        for seed, acc in ((0, 0.5), (1, 0.7))
+    ]  # fmt: skip
+    entries = final_entries(final_trials, [], {}, settings, (0, 1))
+    empty = SweepResults("memory", "name: n\n", Missing("-"), (), (), tuple(entries), Missing("-"))
+    save_results(tmp_path, empty)
     entries = load_results(tmp_path).final
     assert [e.label for e in entries] == [BEST_LABEL, BINARY_DEFAULT_LABEL]
     assert entries[0].test_accuracies == entries[1].test_accuracies == (0.5, 0.7)
-    assert entries[0].ensemble_reason
+    assert entries[0].mean == pytest.approx(0.6) and entries[0].ensemble_reason
 
 
 def test_a_failed_analysis_actor_becomes_a_missing_marker():
@@ -174,5 +150,5 @@ def test_a_failed_analysis_actor_becomes_a_missing_marker():
         def document(self) -> dict:
             raise RuntimeError("actor died\nstack")
 
-    assert analysis_document(None) is None
-    assert analysis_document(Broken()) == {"missing": "the analysis actor failed: actor died"}
+    assert analysis_results(None) == Missing(NO_ANALYSIS)
+    assert analysis_results(Broken()) == Missing("the analysis actor failed: actor died")

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from nonbinary_ft.config.space import (
+    FloatRange,
+    Grid,
+    SearchSpace,
+    dump_space,
+    load_space,
+    parse_space,
+)
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.space import FloatRange, Grid, SearchSpace, dump_space, load_space, parse_space
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

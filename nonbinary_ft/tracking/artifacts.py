@@ -1,6 +1,6 @@
-"""Sweeps in MLflow: read a sweep's results from its parent run, log the report back to it.
+"""A sweep's files in MLflow: its results and report on the parent run, and reading them back.
 
-The sweep logs the contract's files (:mod:`nonbinary_ft.results`) to its parent run under the
+The sweep logs its results files (:mod:`nonbinary_ft.results`) to its parent run under the
 artifact path ``results/`` (:func:`log_results`); ``nbft report <run id>`` downloads them into
 a temporary folder and reads them like a run folder. The report goes under ``report/``.
 """
@@ -15,17 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nonbinary_ft.results import (
-    ANALYSIS_FILE,
-    ENVIRONMENT_FILE,
-    FINAL_FILE,
-    PRUNING_FILE,
-    SWEEP_FILE,
-    TRIALS_FILE,
-    ResultsError,
-    SweepResults,
-    load_results,
-)
+from nonbinary_ft.results import RESULTS_FILES, ResultsError, SweepResults, load_results
+from nonbinary_ft.tracking.runs import TAG_ROLE
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -43,14 +34,6 @@ logger = logging.getLogger(__name__)
 
 RESULTS_ARTIFACT_PATH = "results"
 REPORT_ARTIFACT_PATH = "report"
-CONTRACT_FILES = (
-    SWEEP_FILE,
-    ANALYSIS_FILE,
-    TRIALS_FILE,
-    PRUNING_FILE,
-    FINAL_FILE,
-    ENVIRONMENT_FILE,
-)
 
 
 def _one_line(error: Exception) -> str:
@@ -145,7 +128,7 @@ def log_results(folder: str | Path, run_id: str, tracking_uri: str) -> None:
     For the sweep to call when it ends (and after each stage, so that an interrupted sweep can
     still be reported from MLflow). Files not written yet are skipped.
     """
-    files = [Path(folder) / name for name in CONTRACT_FILES if (Path(folder) / name).is_file()]
+    files = [Path(folder) / name for name in RESULTS_FILES if (Path(folder) / name).is_file()]
     log_files(run_id, tracking_uri, files, RESULTS_ARTIFACT_PATH)
 
 
@@ -154,8 +137,6 @@ def find_parent_run(tracking_uri: str, experiment: str, name: str) -> str | None
 
     Used when a run folder does not record its parent run id (older sweeps).
     """
-    from nonbinary_ft.tracking.runs import TAG_ROLE
-
     client = _client(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:

@@ -76,10 +76,9 @@ import json
 import logging
 import os
 import shutil
-import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,10 +87,9 @@ import torch
 from pydantic import ValidationError
 
 from nonbinary_ft.analysis.cache import content_key
-from nonbinary_ft.analysis.recommend import recommended_settings
-from nonbinary_ft.analysis.regime import RegimeLabel
 from nonbinary_ft.config import ExperimentConfig, config_error_from_validation
 from nonbinary_ft.errors import ConfigError, ModelError
+from nonbinary_ft.vocabulary import RegimeLabel
 
 __all__ = [
     "SUITE_FORMAT",
@@ -102,15 +100,12 @@ __all__ = [
     "SUITE_SPECS",
     "SourceModel",
     "TransferSuite",
-    "RegimeRuns",
-    "RegimeComparison",
     "source_config",
     "target_config",
     "source_key",
     "make_colour_blind",
     "pretrain_source",
     "build_suite",
-    "compare_regimes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -450,7 +445,7 @@ def pretrain_source(spec: SuiteSpec, cache_dir: str | Path) -> SourceModel:
         ConfigError, ModelError, DataError: a spec that cannot be built or trained.
         RuntimeError: the pre-training diverged (the spec's ``source_lr`` is too high).
     """
-    from nonbinary_ft.training.trial import run_trial
+    from nonbinary_ft.training.trial import load_checkpoint, run_trial
 
     key = source_key(spec)
     folder = Path(cache_dir) / "transfer_suite" / key
@@ -474,7 +469,7 @@ def pretrain_source(spec: SuiteSpec, cache_dir: str | Path) -> SourceModel:
                 f"pre-training the transfer suite's source diverged at lr {spec.source_lr}; "
                 "lower SuiteSpec.source_lr."
             )
-        trained = torch.load(workdir / "checkpoint" / "state.pt", weights_only=False)["model"]
+        trained = load_checkpoint(workdir / "checkpoint")["model"]
     finally:
         # Only the model's weights are kept, not the run's optimiser state and history.
         shutil.rmtree(workdir, ignore_errors=True)
@@ -495,7 +490,7 @@ def pretrain_source(spec: SuiteSpec, cache_dir: str | Path) -> SourceModel:
         },
         "val_accuracy": val,
         "test_accuracy": test,
-        "val_accuracy_before_blinding": result.final.get("val_accuracy"),
+        "val_accuracy_before_blinding": result.history[-1].val_accuracy,
         "train_seconds": seconds,
     }
     meta_partial = folder / f"source.{os.getpid()}.json.partial"
@@ -540,114 +535,3 @@ def build_suite(
         near=target_config(spec, "near", source.checkpoint, cache_dir),
         far=target_config(spec, "far", source.checkpoint, cache_dir),
     )
-
-
-@dataclass(frozen=True)
-class RegimeRuns:
-    """One regime's recommended settings run on a target, once per seed.
-
-    Attributes:
-        regime: the regime whose table-7 settings were run.
-        settings: those settings (JSON-ready).
-        val_accuracies, test_accuracies: per seed, after the last epoch.
-    """
-
-    regime: RegimeLabel
-    settings: dict[str, Any]
-    val_accuracies: tuple[float, ...]
-    test_accuracies: tuple[float, ...]
-
-    @property
-    def mean_val(self) -> float:
-        """Mean validation accuracy over the seeds."""
-        return statistics.fmean(self.val_accuracies)
-
-    @property
-    def mean_test(self) -> float:
-        """Mean test accuracy over the seeds."""
-        return statistics.fmean(self.test_accuracies)
-
-
-@dataclass(frozen=True)
-class RegimeComparison:
-    """Both regimes' recommended settings on one target, same data, budget and seeds.
-
-    Attributes:
-        target: the experiment's name.
-        seeds: the training seeds.
-        runs: regime label -> its runs.
-    """
-
-    target: str
-    seeds: tuple[int, ...]
-    runs: dict[str, RegimeRuns] = field(default_factory=dict)
-
-    def winner(self, metric: Literal["test", "val"] = "test") -> RegimeLabel:
-        """The regime with the higher mean accuracy (``fits_well`` on a tie)."""
-        well, poorly = self.runs["fits_well"], self.runs["fits_poorly"]
-        if metric == "test":
-            return "fits_well" if well.mean_test >= poorly.mean_test else "fits_poorly"
-        return "fits_well" if well.mean_val >= poorly.mean_val else "fits_poorly"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict, with the means and the winner on test accuracy."""
-        return {
-            "target": self.target,
-            "seeds": list(self.seeds),
-            "runs": {
-                label: {**asdict(runs), "mean_val": runs.mean_val, "mean_test": runs.mean_test}
-                for label, runs in self.runs.items()
-            },
-            "winner": self.winner(),
-        }
-
-
-def compare_regimes(
-    config: ExperimentConfig, seeds: tuple[int, ...] = (0, 1, 2), num_layers: int | None = None
-) -> RegimeComparison:
-    """Run the ``fits_well`` and the ``fits_poorly`` recommended settings on one target.
-
-    Both come from :func:`~nonbinary_ft.analysis.recommend.recommended_settings` relative to
-    ``config.settings`` and the model's layer count, and run with
-    :func:`~nonbinary_ft.training.trial.run_trial` on the same data and budget
-    (``config.train.epochs``), once per training seed.
-
-    Args:
-        config: a target's experiment (e.g. ``suite.near``).
-        seeds: training seeds (weights of the new layers, data order, augmentation).
-        num_layers: the model's layer count; default: counted from the model.
-
-    Raises:
-        ConfigError, ModelError, DataError: a config that cannot be trained.
-    """
-    from nonbinary_ft.analysis.runner import count_layers
-    from nonbinary_ft.config import with_settings
-    from nonbinary_ft.training.trial import run_trial
-
-    # The layer count does not depend on the head's size, so any class count will do.
-    layers = num_layers or count_layers(config, 2)
-    runs: dict[str, RegimeRuns] = {}
-    with tempfile.TemporaryDirectory(prefix="regime-runs-") as scratch_dir:
-        for label in ("fits_well", "fits_poorly"):
-            settings, _ = recommended_settings(label, config.settings, layers)
-            trial = with_settings(config, settings.model_dump(mode="json"))
-            vals, tests = [], []
-            for seed in seeds:
-                seeded = trial.model_copy(
-                    update={"train": trial.train.model_copy(update={"seed": seed})}
-                )
-                result = run_trial(seeded, lambda metrics, path: None, Path(scratch_dir) / label)
-                vals.append(float(result.final.get("val_accuracy", 0.0)))
-                tests.append(float(result.test_accuracy or 0.0))
-                logger.info(
-                    "%s, %s settings, seed %d: val %.3f test %.3f",
-                    config.name,
-                    label,
-                    seed,
-                    vals[-1],
-                    tests[-1],
-                )
-            runs[label] = RegimeRuns(
-                label, settings.model_dump(mode="json"), tuple(vals), tuple(tests)
-            )
-    return RegimeComparison(config.name, tuple(seeds), runs)

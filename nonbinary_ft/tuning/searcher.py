@@ -1,0 +1,199 @@
+"""The sweep's search algorithm on Ray Tune: TPE, random or grid, behind the pruning hook.
+
+:class:`PruningSearcher` wraps the algorithm so that a suggestion the evidence policy rules
+out is not started (the inner searcher is told it was pruned, and another one is drawn); the
+decision itself is :func:`~nonbinary_ft.search.policy.screen_suggestion`. The objective is
+the validation accuracy reported every epoch (``val_accuracy``, maximised).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from nonbinary_ft.config.settings import TrialSettings
+from nonbinary_ft.config.space import SearchSpace
+from nonbinary_ft.config.sweep import SweepConfig
+from nonbinary_ft.search.policy import DecisionLog, screen_suggestion
+from nonbinary_ft.search.sampling import ConstrainedSpace
+from nonbinary_ft.tuning.session import session_of
+
+__all__ = ["METRIC", "MODE", "PruningSearcher", "GridSearcher", "create_searcher"]
+
+logger = logging.getLogger(__name__)
+
+METRIC = "val_accuracy"
+MODE = "max"
+
+
+class PruningSearcher(Searcher):
+    """A searcher wrapper that never starts a trial the pruning policy rules out.
+
+    Args:
+        searcher: the search algorithm to wrap (it must already know its metric and mode).
+        sweep_key: the key of the driver session that holds the policy.
+        log: where decisions go.
+        max_draws: suggestions drawn per trial before giving up; when every one of them is
+            ruled out the search is declared finished rather than looping forever.
+    """
+
+    def __init__(
+        self, searcher: Searcher, sweep_key: str, log: DecisionLog, max_draws: int = 200
+    ) -> None:
+        super().__init__(metric=searcher.metric, mode=searcher.mode)
+        self.searcher = searcher
+        self.sweep_key = sweep_key
+        self.log = log
+        self.max_draws = max_draws
+        # Ray's trial id -> the id the inner searcher knows it by (they differ after a redraw).
+        self._inner_ids: dict[str, str] = {}
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict, **spec: Any
+    ) -> bool:
+        """Forwarded to the wrapped searcher."""
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict | None:
+        """The next suggestion that the policy does not rule out (see the class docstring)."""
+        policy = session_of(self.sweep_key).policy
+        for draw in range(self.max_draws):
+            inner_id = trial_id if draw == 0 else f"{trial_id}~{draw}"
+            config = self.searcher.suggest(inner_id)
+            if config is None or config == Searcher.FINISHED:
+                return config
+            if screen_suggestion(policy, config, self.log) is None:
+                self._inner_ids[trial_id] = inner_id
+                return config
+            # Tell the inner searcher this point was pruned, so that TPE learns from it.
+            self.searcher.on_trial_complete(inner_id, result=None, error=False)
+        logger.warning(
+            "the last %d suggestions were all ruled out by the pruning policy: the search "
+            "stops here (the space it left open looks exhausted)",
+            self.max_draws,
+        )
+        return Searcher.FINISHED
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Forwarded to the wrapped searcher under its own id for the trial."""
+        self.searcher.on_trial_result(self._inner_ids.get(trial_id, trial_id), result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        """Forwarded to the wrapped searcher under its own id for the trial."""
+        inner_id = self._inner_ids.pop(trial_id, trial_id)
+        self.searcher.on_trial_complete(inner_id, result=result, error=error)
+
+    def get_state(self) -> dict[str, Any]:
+        """The id map (Ray saves a wrapper's state this way; the inner searcher saves its own)."""
+        return {"inner_ids": dict(self._inner_ids)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` (on --resume)."""
+        self._inner_ids = dict(state.get("inner_ids", {}))
+
+
+class GridSearcher(Searcher):
+    """Suggests a fixed list of configs in order, then declares the search finished.
+
+    Ray's own grid (``tune.grid_search``) expands the product before any trial starts; this
+    one takes the already filtered points (valid for the model, without duplicates), and is
+    a :class:`Searcher`, so that the pruning wrapper and ``--resume`` treat it like the others.
+
+    Args:
+        points: the configs to suggest.
+        metric: the metric to optimise (kept for Ray's bookkeeping).
+        mode: 'max' or 'min'.
+    """
+
+    def __init__(
+        self, points: Sequence[dict[str, Any]], metric: str = METRIC, mode: str = MODE
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.points = [dict(point) for point in points]
+        self._next = 0
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str:
+        """The next point, or ``Searcher.FINISHED`` after the last."""
+        if self._next >= len(self.points):
+            return Searcher.FINISHED
+        point = dict(self.points[self._next])
+        self._next += 1
+        return point
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        """Nothing to learn: a grid does not adapt."""
+
+    def save(self, checkpoint_path: str) -> None:
+        """Save the position in the grid (Ray calls this for --resume)."""
+        Path(checkpoint_path).write_text(json.dumps({"points": self.points, "next": self._next}))
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Restore what :meth:`save` wrote."""
+        state = json.loads(Path(checkpoint_path).read_text())
+        self.points, self._next = state["points"], state["next"]
+
+
+def create_searcher(
+    sweep: SweepConfig,
+    sweep_key: str,
+    log: DecisionLog,
+    *,
+    space: SearchSpace | None = None,
+    grid: Sequence[dict[str, Any]] | None = None,
+    num_layers: int,
+    base: TrialSettings,
+) -> PruningSearcher:
+    """Build the search algorithm of ``sweep.search`` over the model-capped space.
+
+    Args:
+        sweep: the sweep section.
+        sweep_key: key of the driver session that holds the pruning policy.
+        log: where pruning decisions go.
+        space: the capped space (algorithms 'tpe' and 'random').
+        grid: the valid grid points (algorithm 'grid').
+        num_layers: the model's layer count L.
+        base: the settings the space leaves out.
+
+    Raises:
+        ValueError: the space or grid that the algorithm needs is missing.
+    """
+    algorithm = sweep.search.algorithm
+    inner: Searcher
+    if algorithm == "grid":
+        if grid is None:
+            raise ValueError("search 'grid' needs the grid points")
+        inner = GridSearcher(grid)
+    else:
+        if space is None:
+            raise ValueError(f"search '{algorithm}' needs a space")
+        # Imported here: Optuna is only needed by these two algorithms.
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        sampler: optuna.samplers.BaseSampler
+        if algorithm == "tpe":
+            sampler = optuna.samplers.TPESampler(
+                seed=sweep.search.seed,
+                n_startup_trials=sweep.search.n_startup_trials,
+                # n and m have ranges that depend on k: TPE falls back to independent
+                # sampling for them, which is expected, not worth a warning per trial.
+                warn_independent_sampling=False,
+            )
+        else:
+            sampler = optuna.samplers.RandomSampler(seed=sweep.search.seed)
+        inner = OptunaSearch(
+            space=ConstrainedSpace(space, num_layers, base),
+            metric=METRIC,
+            mode=MODE,
+            sampler=sampler,
+        )
+    return PruningSearcher(inner, sweep_key, log)

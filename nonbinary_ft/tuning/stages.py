@@ -1,0 +1,180 @@
+"""Ray Tune experiments of a sweep: connecting to Ray, and running a stage new or restored.
+
+A stage is one Ray Tune experiment under ``<storage>/<name>/<stage>``: the search (stage 2)
+or the seeded final runs (stage 3). :class:`StageRunner` builds its Tuner (or restores it
+with ``Tuner.restore`` on ``--resume``: finished trials keep their results, unfinished ones
+continue from their last checkpoint) and runs it with Ray's console output off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from typing import Any
+
+import ray
+from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+
+from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.search.policy import DecisionLog
+from nonbinary_ft.tuning.callbacks import MlflowTrialCallback, sweep_callbacks
+from nonbinary_ft.tuning.plan import SweepPlan
+from nonbinary_ft.tuning.progress import ProgressCallback
+from nonbinary_ft.tuning.trainable import TrainableOptions, create_trainable
+from nonbinary_ft.vocabulary import Stage
+
+__all__ = ["SNAPSHOT_PERIOD_S", "connect_ray", "check_resume", "StageRunner"]
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_PERIOD_S = 2
+"""Seconds between Ray Tune's snapshots of the experiment state (its default is at least 10).
+
+A killed driver loses what happened after the last snapshot; a short period keeps that small
+(trials that finished in the gap report their stored final result again without training)."""
+
+
+def connect_ray() -> bool:
+    """Connect to the cluster at ``RAY_ADDRESS``, or start a local Ray, unless connected.
+
+    Returns:
+        True when this call started or connected Ray (and the caller should shut it down).
+    """
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS") or "local"
+    # Worker output stays in Ray's session logs: the driver's stdout is for --json.
+    ray.init(address=address, log_to_driver=False, include_dashboard=False)
+    return True
+
+
+def check_resume(plan: SweepPlan, resume: bool) -> None:
+    """Refuse ``--resume`` with nothing stored, and a new sweep where one is stored.
+
+    Raises:
+        ConfigError: naming the storage location and the fix.
+    """
+    uri = plan.storage.experiment_uri(Stage.SEARCH)
+    path, filesystem = plan.storage.ray_storage()
+    exists = Tuner.can_restore(f"{path}/{Stage.SEARCH}", storage_filesystem=filesystem)
+    if resume and not exists:
+        raise ConfigError(
+            "--resume",
+            f"a sweep started before at {uri}",
+            "none found",
+            "Run without --resume to start it.",
+            plan.source,
+        )
+    if not resume and exists:
+        raise ConfigError(
+            "sweep.storage.path",
+            f"a folder without an earlier sweep named {plan.name!r}",
+            uri,
+            "Pass --resume to continue it, or change 'name' or 'sweep.storage.path'.",
+            plan.source,
+        )
+
+
+def _trial_name(trial: Any) -> str:
+    """Short trial names and folders: the trial id (the settings are in the config)."""
+    return str(trial.trial_id)
+
+
+def _fit_quietly(tuner: Tuner) -> Any:
+    """``tuner.fit()`` with Ray's console output off and stdout kept for --json."""
+    # Ray's newer console output prints an experiment header even with verbose=0; the legacy
+    # reporter prints nothing at verbose=0. Anything else Ray prints goes to stderr.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # With CheckpointConfig(num_to_keep=1) Ray snapshots the experiment at every trial
+    # checkpoint, which is what --resume wants; its warning about that is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(SNAPSHOT_PERIOD_S))
+    with contextlib.redirect_stdout(sys.stderr):
+        return tuner.fit()
+
+
+class StageRunner:
+    """Runs the sweep's stages as Ray Tune experiments.
+
+    Args:
+        plan: the checked sweep plan.
+        config: the sweep file.
+        parent_run_id: the sweep's MLflow parent run.
+        decisions: the sweep's decision log (written to MLflow by the search stage).
+    """
+
+    def __init__(
+        self,
+        plan: SweepPlan,
+        config: ExperimentConfig,
+        parent_run_id: str,
+        decisions: DecisionLog,
+    ) -> None:
+        self.plan = plan
+        self.config = config
+        self.parent_run_id = parent_run_id
+        self.decisions = decisions
+
+    def _callbacks(self, stage: Stage, total: int, scheduler: Any) -> list[Any]:
+        key = self.plan.sweep_key
+        mlflow = MlflowTrialCallback(
+            self.plan.tracking_uri,
+            self.plan.mlflow_experiment,
+            key,
+            self.parent_run_id,
+            stage,
+            self.decisions if stage == Stage.SEARCH else None,
+        )
+        return sweep_callbacks(scheduler, mlflow, ProgressCallback(key, stage, total))
+
+    def run(
+        self,
+        stage: Stage,
+        searcher: Any,
+        scheduler: Any,
+        num_samples: int,
+        resume: bool,
+        options: TrainableOptions,
+    ) -> Any:
+        """Fit the stage's Tuner (restored from storage when resuming and it exists).
+
+        Returns:
+            Ray Tune's ``ResultGrid``.
+        """
+        trainable = create_trainable(self.config, self.plan.resources, options)
+        path, filesystem = self.plan.storage.ray_storage()
+        experiment = f"{path}/{stage}"
+        if resume and Tuner.can_restore(experiment, storage_filesystem=filesystem):
+            logger.info("%s: resuming %s", stage, experiment)
+            tuner = Tuner.restore(experiment, trainable=trainable, storage_filesystem=filesystem)
+            return _fit_quietly(tuner)
+        sweep = self.config.sweep
+        tuner = Tuner(
+            trainable,
+            tune_config=TuneConfig(
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=num_samples,
+                max_concurrent_trials=sweep.resources.max_concurrent,
+                time_budget_s=sweep.budget.max_wall_time_s if stage == Stage.SEARCH else None,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+                # A worker runs trial after trial: Python, torch and CUDA start once.
+                reuse_actors=True,
+            ),
+            run_config=RunConfig(
+                name=str(stage),
+                storage_path=path,
+                storage_filesystem=filesystem,
+                verbose=0,
+                failure_config=FailureConfig(max_failures=sweep.max_failures),
+                # Only the latest checkpoint of a trial is needed (to resume it, and in stage 3
+                # for its test-set softmax); at 170 MB for Inception v4, keep no others.
+                checkpoint_config=CheckpointConfig(num_to_keep=1),
+                callbacks=self._callbacks(stage, num_samples, scheduler),
+            ),
+        )
+        return _fit_quietly(tuner)
