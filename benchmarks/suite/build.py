@@ -84,10 +84,9 @@ from typing import Any, Literal
 
 import timm
 import torch
-from pydantic import ValidationError
 
 from nonbinary_ft.analysis.cache import content_key
-from nonbinary_ft.config import ExperimentConfig, config_error_from_validation
+from nonbinary_ft.config import ExperimentConfig, validate_model
 from nonbinary_ft.errors import ConfigError, ModelError
 from nonbinary_ft.vocabulary import RegimeLabel
 
@@ -351,10 +350,7 @@ def target_config(
 
 
 def _validate(raw: dict[str, Any]) -> ExperimentConfig:
-    try:
-        return ExperimentConfig.model_validate(raw)
-    except ValidationError as err:
-        raise config_error_from_validation(err, "transfer suite") from None
+    return validate_model(ExperimentConfig, raw, "transfer suite")
 
 
 def source_key(spec: SuiteSpec) -> str:

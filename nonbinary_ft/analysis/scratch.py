@@ -9,7 +9,7 @@ from an earlier run, or from a trial the sweep scheduled).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ class ScratchResult:
             decision looks at test).
         status: ``"completed"``, ``"diverged"`` or ``"given"`` (not trained here).
         epochs, lr, image_size: the budget it was trained with (``None`` when given).
+        curve: every epoch of the run (none when given): the gap at a smaller budget.
     """
 
     val_accuracy: float | None
@@ -44,6 +45,7 @@ class ScratchResult:
     epochs: int | None = None
     lr: float | None = None
     image_size: int | None = None
+    curve: tuple[EpochRecord, ...] = field(default=(), repr=False)
 
     @property
     def usable(self) -> bool:
@@ -51,8 +53,10 @@ class ScratchResult:
         return self.val_accuracy is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (the curve as one reported dict per epoch)."""
+        document = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        document["curve"] = [record.to_report() for record in self.curve]
+        return document
 
 
 def given_scratch(val_accuracy: float, test_accuracy: float | None = None) -> ScratchResult:
@@ -145,4 +149,5 @@ def scratch_baseline(
         epochs=run.train.epochs,
         lr=run.settings.lr_high,
         image_size=run.model.image_size,
+        curve=result.history,
     )

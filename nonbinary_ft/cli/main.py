@@ -6,19 +6,15 @@ With ``--json`` a command prints one JSON document on stdout; logs always go to 
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from nonbinary_ft.errors import NbftError
+from nonbinary_ft.cli.bench import bench_app
+from nonbinary_ft.cli.common import JsonFlag, Verbose, err, handle_errors, out, print_json
 
 app = typer.Typer(
     name="nbft",
@@ -27,45 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")]
-
-
-def _handle_errors(command: F) -> F:
-    """Bad input: one line on stderr, exit 2. Any other failure: exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        logging.basicConfig(
-            level=logging.DEBUG if kwargs.get("verbose") else logging.INFO,
-            format="%(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
-        try:
-            return command(*args, **kwargs)
-        except NbftError as error:
-            err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_json(document: Any) -> None:
-    from nonbinary_ft.results import jsonable  # here: --help should not import pydantic
-
-    sys.stdout.write(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n")
-
-
 @app.command()
-@_handle_errors
+@handle_errors
 def layers(
     model: Annotated[str, typer.Argument(help="timm model name, e.g. inception_v4.")],
     json_output: JsonFlag = False,
@@ -90,7 +49,7 @@ def layers(
         for layer in layer_map.layers
     ]
     if json_output:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(title=f"{model}: {total} layers ({layer_map.grouping})")
     for column in ("layer", "from top", "modules", "parameters"):
@@ -113,7 +72,7 @@ def _epoch_line(record: Any) -> str:
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def finetune(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
     set_: Annotated[
@@ -160,7 +119,7 @@ def finetune(
     }
     write_json(Path(workdir) / "result.json", summary)
     if json_output:
-        _print_json(summary)
+        print_json(summary)
     elif result.status == "diverged":
         console.print("[red]diverged[/red]: the loss became NaN or infinite.")
     else:
@@ -175,7 +134,7 @@ def finetune(
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def recommend(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
     out_dir: Annotated[
@@ -209,13 +168,13 @@ def recommend(
     report = analyse(config, workdir=workdir, scratch=not no_scratch)
     paths = write_outputs(report, config, workdir)
     if json_output:
-        _print_json({**report.to_dict(), "files": {k: str(v) for k, v in paths.items()}})
+        print_json({**report.to_dict(), "files": {k: str(v) for k, v in paths.items()}})
     else:
         show_analysis(report, paths, out)
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML) with a 'sweep' section.")],
     dry_run: Annotated[
@@ -249,7 +208,7 @@ def sweep(
     if dry_run:
         plan = plan_sweep(config, sweep_file)
         if json_output:
-            _print_json(plan.to_dict())
+            print_json(plan.to_dict())
         else:
             show_plan(plan, out)
         return
@@ -258,13 +217,13 @@ def sweep(
     with SweepDisplay(err, config.name) as display:
         result = run_sweep(config, source=sweep_file, resume=resume, progress=display.update)
     if json_output:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
     else:
         show_result(result, out)
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def report(
     run: Annotated[str, typer.Argument(help="A sweep's run folder, or its MLflow parent run id.")],
     out_dir: Annotated[
@@ -294,7 +253,7 @@ def report(
 
     outcome = report_run(run, out_dir=out_dir, tracking_uri=tracking_uri)
     if json_output:
-        _print_json(outcome.to_dict())
+        print_json(outcome.to_dict())
         return
     verdict = outcome.verdict
     out.print(f"[bold]regime[/bold] {verdict.regime or 'unknown'}: {verdict.regime_text}")
@@ -304,6 +263,8 @@ def report(
     out.print(outcome.log_note or "", highlight=False)
 
 
+app.add_typer(bench_app)
+
 k8s_app = typer.Typer(
     name="k8s", help="Kubernetes: the KubeRay and MLflow manifests (k8s/).", no_args_is_help=True
 )
@@ -311,7 +272,7 @@ app.add_typer(k8s_app)
 
 
 @k8s_app.command("render")
-@_handle_errors
+@handle_errors
 def k8s_render(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML), validated first.")],
     overlay: Annotated[

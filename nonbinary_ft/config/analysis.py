@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from nonbinary_ft.config.base import FrozenModel, NonNegativeFloat, PositiveFloat
+from nonbinary_ft.config.base import AbsolutePath, FrozenModel, NonNegativeFloat, PositiveFloat
 from nonbinary_ft.config.sections import DataConfig
 
 __all__ = ["ProbeConfig", "ScratchConfig", "AnalysisConfig"]
@@ -71,8 +71,9 @@ class ScratchConfig(FrozenModel):
 class AnalysisConfig(FrozenModel):
     """How well the pre-trained weights fit the target: features, probe, scores, regime."""
 
-    cache_dir: Path = Field(
+    cache_dir: AbsolutePath = Field(
         Path(".nbft-cache"),
+        validate_default=True,
         description="Where extracted features are cached, under a content key of the "
         "backbone, its weights, the data and the transform.",
     )

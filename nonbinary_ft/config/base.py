@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from nonbinary_ft.errors import ConfigError
@@ -22,6 +22,7 @@ __all__ = [
     "FrozenModel",
     "PositiveFloat",
     "NonNegativeFloat",
+    "AbsolutePath",
     "invalid",
     "config_error_from_validation",
     "validate_model",
@@ -30,6 +31,9 @@ __all__ = [
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
+# A path read relative to the working directory where the file is loaded, stored absolute:
+# Ray runs each trial in a folder of its own, where a relative path would point elsewhere.
+AbsolutePath = Annotated[Path, AfterValidator(lambda path: path.expanduser().absolute())]
 
 # The error type of :func:`invalid`; its context carries the field and what was expected.
 _INVALID = "nbft_invalid"

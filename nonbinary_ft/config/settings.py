@@ -10,15 +10,24 @@ checks, samples, caps or enumerates settings for a model goes through it (or thr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from nonbinary_ft.config.base import FrozenModel, NonNegativeFloat, PositiveFloat, invalid
 from nonbinary_ft.errors import ConfigError
 
-__all__ = ["SETTING_NAMES", "LAYER_SETTINGS", "LayerLimits", "layer_limits", "TrialSettings"]
+__all__ = [
+    "SETTING_NAMES",
+    "LAYER_SETTINGS",
+    "LayerLimits",
+    "layer_limits",
+    "canonical_settings",
+    "same_settings",
+    "TrialSettings",
+]
 
 # The order settings are shown in: the paper's (re-init, LRs, low layers, L2-SP).
 SETTING_NAMES = (
@@ -33,6 +42,27 @@ SETTING_NAMES = (
 )
 # The settings that count layers, bounded by the model's layer count.
 LAYER_SETTINGS = ("reinit_layers", "low_layers", "l2sp_layers")
+
+
+def canonical_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings with the values that change nothing dropped, so that equal runs compare equal.
+
+    ``lr_new`` unset is ``lr_high``; ``lr_low`` is unused without low layers and ``alpha``
+    without L2-SP layers.
+    """
+    known = {name: settings.get(name) for name in SETTING_NAMES}
+    if known.get("lr_new") is None:
+        known["lr_new"] = known.get("lr_high")
+    if not known.get("low_layers"):
+        known["low_layers"], known["lr_low"] = 0, None
+    if not known.get("l2sp_layers"):
+        known["l2sp_layers"], known["alpha"] = 0, None
+    return {name: (float(v) if isinstance(v, float) else v) for name, v in known.items()}
+
+
+def same_settings(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    """Whether two trials' settings train the same way (``lr_new=None`` is ``lr_high``, ...)."""
+    return canonical_settings(first) == canonical_settings(second)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ decides which factor is the label:
   ``"shape"``.
 - ``"colour"``: the first ``num_classes`` colours, ``COLOURS[:num_classes]``; shape random
   among all 20: a *far* target for a model made colour-blind by augmentation.
+- ``"shape_colour"``: shape AND colour: class ``c`` is the new shape ``c // 2`` (from the
+  last shapes, as in ``"new_shape"``) in colour ``c % 2``. Half of the label is what a
+  shape-trained source sees and half what a colour-blind one cannot: a *partly related*
+  target.
 
 The colour mode decides how a shape is painted (:data:`COLOUR_MODES`):
 
@@ -55,7 +59,7 @@ __all__ = [
 ]
 
 Task = Literal["shape", "new_shape", "colour"]
-TASKS: tuple[str, ...] = ("shape", "new_shape", "colour")
+TASKS: tuple[str, ...] = ("shape", "new_shape", "colour", "shape_colour")
 COLOUR_MODES: tuple[str, ...] = ("hue", "isoluminant", "grey")
 
 # A polygon in unit coordinates (x right, y down, extent about [-1, 1]) and whether it is a
@@ -170,6 +174,8 @@ def task_shapes(task: str, num_classes: int) -> tuple[str, ...]:
         return SHAPES[:num_classes]
     if task == "new_shape":
         return SHAPES[-num_classes:]
+    if task == "shape_colour":
+        return SHAPES[-((num_classes + 1) // 2) :]
     return SHAPES
 
 
@@ -182,6 +188,9 @@ def class_names(task: str, num_classes: int) -> tuple[str, ...]:
     _check(task, num_classes, 1, 8)
     if task == "colour":
         return tuple(name for name, _ in COLOURS[:num_classes])
+    if task == "shape_colour":
+        shapes = task_shapes(task, num_classes)
+        return tuple(f"{shapes[c // 2]} {COLOURS[c % 2][0]}" for c in range(num_classes))
     return task_shapes(task, num_classes)
 
 
@@ -194,9 +203,9 @@ def _check(
         raise ValueError(
             f"colour_mode must be one of {', '.join(COLOUR_MODES)} but got {colour_mode!r}"
         )
-    if task == "colour" and colour_mode == "grey":
+    if task in ("colour", "shape_colour") and colour_mode == "grey":
         raise ValueError(
-            "colour_mode must be 'hue' or 'isoluminant' for task 'colour' but got "
+            f"colour_mode must be 'hue' or 'isoluminant' for task '{task}' but got "
             "'grey' (grey shapes carry no colour label)"
         )
     if not 2 <= num_classes <= MAX_CLASSES:
@@ -267,7 +276,7 @@ def generate_images(
     See the module docstring for what each task labels. Images come class by class.
 
     Args:
-        task: ``"shape"``, ``"new_shape"`` or ``"colour"``.
+        task: ``"shape"``, ``"new_shape"``, ``"colour"`` or ``"shape_colour"``.
         num_classes: number of classes, 2 to :data:`MAX_CLASSES`.
         samples_per_class: images per class.
         image_size: side of the square RGB images, at least 8.
@@ -279,7 +288,7 @@ def generate_images(
 
     Raises:
         ValueError: an unknown task or colour mode, an out-of-range count or size, or the
-            ``"colour"`` task in ``"grey"``.
+            ``"colour"`` or ``"shape_colour"`` task in ``"grey"``.
     """
     _check(task, num_classes, samples_per_class, image_size, colour_mode)
     rng = np.random.default_rng(seed)
@@ -291,6 +300,8 @@ def generate_images(
         other = int(rng.integers(len(shapes) if task == "colour" else len(COLOURS)))
         if task == "colour":
             shape, hue = shapes[other], COLOURS[label][1]
+        elif task == "shape_colour":
+            shape, hue = shapes[label // 2], COLOURS[label % 2][1]
         else:
             shape, hue = shapes[label], COLOURS[other][1]
         images.append(_draw(shape, _colour(rng, hue, colour_mode), image_size, rng))

@@ -100,8 +100,11 @@ def jsonable(value: Any) -> Any:
 
 
 def write_json(path: Path, value: Any) -> None:
-    """Write ``value`` as indented strict JSON (via :func:`jsonable`)."""
-    path.write_text(json.dumps(jsonable(value), indent=2, allow_nan=False) + "\n")
+    """Write ``value`` as indented strict JSON (via :func:`jsonable`), atomically: a process
+    killed mid-write leaves the old file or none, never half of one."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(jsonable(value), indent=2, allow_nan=False) + "\n")
+    partial.replace(path)
 
 
 # --- reading ---------------------------------------------------------------------------------

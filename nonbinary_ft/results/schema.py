@@ -214,6 +214,8 @@ class EpochRecord:
     """What a trial reports after each epoch; a value is ``None`` where it is not finite.
 
     Attributes:
+        epoch_time_s: seconds of the epoch's training and validation (what it costs a
+            sweep; a test pass is not counted).
         lrs: the learning rate each param group started the epoch at, by role ('new',
             'high', 'low'); reported as ``lr_<role>``.
         status: ``running``, or the trial's ending (``completed`` with the test accuracy on

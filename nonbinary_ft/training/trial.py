@@ -230,7 +230,8 @@ def _build(config: ExperimentConfig, data: DataSplits, device: torch.device) -> 
 
 
 def _train_epoch(run: _Training, config: ExperimentConfig, epoch: int) -> EpochRecord:
-    """Train one epoch, then evaluate on validation (and on test after the last epoch)."""
+    """Train one epoch, then evaluate on validation (and on test after the last epoch, or
+    after every epoch with ``train.test_every_epoch``)."""
     train_loader, val_loader, test_loader = run.loaders
     # Each epoch's data order depends on (seed, epoch) only, so a resumed trial sees exactly
     # the batches the uninterrupted one would have seen.
@@ -250,20 +251,24 @@ def _train_epoch(run: _Training, config: ExperimentConfig, epoch: int) -> EpochR
         config.train.label_smoothing,
         config.train.grad_clip,
     )
-    elapsed = time.perf_counter() - started
+    trained = time.perf_counter() - started
     measured = dict(
         epoch=epoch,
         train_loss=train.loss,
         train_accuracy=train.accuracy,
         **run.regulariser.values(run.model),
-        epoch_time_s=elapsed,
-        images_per_s=train.samples / elapsed if elapsed > 0 else 0.0,
+        images_per_s=train.samples / trained if trained > 0 else 0.0,
         lrs=lrs,
     )
     if train.diverged:
-        return EpochRecord(**measured, val_accuracy=0.0, status=TrialStatus.DIVERGED)
+        return EpochRecord(
+            **measured, epoch_time_s=trained, val_accuracy=0.0, status=TrialStatus.DIVERGED
+        )
     val = evaluate(run.model, val_loader, run.precision)
-    if epoch < config.train.epochs:
+    # What an epoch costs a sweep: training and the validation pass that judges it.
+    measured["epoch_time_s"] = time.perf_counter() - started
+    last = epoch == config.train.epochs
+    if not (last or config.train.test_every_epoch):
         return EpochRecord(**measured, val_loss=val.loss, val_accuracy=val.accuracy)
     test = evaluate(run.model, test_loader, run.precision)
     return EpochRecord(
@@ -272,7 +277,7 @@ def _train_epoch(run: _Training, config: ExperimentConfig, epoch: int) -> EpochR
         val_accuracy=val.accuracy,
         test_loss=test.loss,
         test_accuracy=test.accuracy,
-        status=TrialStatus.COMPLETED,
+        status=TrialStatus.COMPLETED if last else TrialStatus.RUNNING,
     )
 
 

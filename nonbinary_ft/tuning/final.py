@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from nonbinary_ft.config import ExperimentConfig
-from nonbinary_ft.config.settings import SETTING_NAMES
+from nonbinary_ft.config.settings import same_settings
 from nonbinary_ft.results.io import mean_std
 from nonbinary_ft.results.schema import (
     BEST_LABEL,
@@ -30,7 +30,6 @@ __all__ = [
     "SEED_KEY",
     "RANK_KEY",
     "ranked",
-    "same_settings",
     "binary_default_point",
     "final_points",
     "ensemble_accuracy",
@@ -52,23 +51,6 @@ def ranked(trials: Sequence[TrialResult]) -> list[TrialResult]:
     ]
     # Ties broken by trial id, so that a resumed sweep picks the same top settings.
     return sorted(completed, key=lambda t: (-(t.val_accuracy or 0.0), t.trial_id))
-
-
-def _canonical(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings with the values that change nothing dropped, so that equal runs compare equal."""
-    known = {name: settings.get(name) for name in SETTING_NAMES}
-    if known.get("lr_new") is None:
-        known["lr_new"] = known.get("lr_high")
-    if not known.get("low_layers"):
-        known["low_layers"], known["lr_low"] = 0, None
-    if not known.get("l2sp_layers"):
-        known["l2sp_layers"], known["alpha"] = 0, None  # alpha is unused without L2-SP
-    return {name: (float(v) if isinstance(v, float) else v) for name, v in known.items()}
-
-
-def same_settings(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
-    """Whether two trials' settings train the same way (``lr_new=None`` is ``lr_high``, ...)."""
-    return _canonical(first) == _canonical(second)
 
 
 def binary_default_point(config: ExperimentConfig) -> dict[str, Any]:

@@ -184,9 +184,6 @@ def create_searcher(
             sampler = optuna.samplers.TPESampler(
                 seed=sweep.search.seed,
                 n_startup_trials=sweep.search.n_startup_trials,
-                # n and m have ranges that depend on k: TPE falls back to independent
-                # sampling for them, which is expected, not worth a warning per trial.
-                warn_independent_sampling=False,
             )
         else:
             sampler = optuna.samplers.RandomSampler(seed=sweep.search.seed)

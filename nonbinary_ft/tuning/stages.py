@@ -26,7 +26,7 @@ from nonbinary_ft.tuning.progress import ProgressCallback
 from nonbinary_ft.tuning.trainable import TrainableOptions, create_trainable
 from nonbinary_ft.vocabulary import Stage
 
-__all__ = ["SNAPSHOT_PERIOD_S", "connect_ray", "check_resume", "StageRunner"]
+__all__ = ["SNAPSHOT_PERIOD_S", "connect_ray", "check_resume", "fit_quietly", "StageRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _trial_name(trial: Any) -> str:
     return str(trial.trial_id)
 
 
-def _fit_quietly(tuner: Tuner) -> Any:
+def fit_quietly(tuner: Tuner) -> Any:
     """``tuner.fit()`` with Ray's console output off and stdout kept for --json."""
     # Ray's newer console output prints an experiment header even with verbose=0; the legacy
     # reporter prints nothing at verbose=0. Anything else Ray prints goes to stderr.
@@ -150,7 +150,7 @@ class StageRunner:
         if resume and Tuner.can_restore(experiment, storage_filesystem=filesystem):
             logger.info("%s: resuming %s", stage, experiment)
             tuner = Tuner.restore(experiment, trainable=trainable, storage_filesystem=filesystem)
-            return _fit_quietly(tuner)
+            return fit_quietly(tuner)
         sweep = self.config.sweep
         tuner = Tuner(
             trainable,
@@ -177,4 +177,4 @@ class StageRunner:
                 callbacks=self._callbacks(stage, num_samples, scheduler),
             ),
         )
-        return _fit_quietly(tuner)
+        return fit_quietly(tuner)

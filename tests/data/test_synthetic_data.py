@@ -82,6 +82,23 @@ def test_shape_and_new_shape_labels_name_disjoint_shapes(monkeypatch: pytest.Mon
             assert not set(task_shapes("shape", k1)) & set(task_shapes("new_shape", k2))
 
 
+def test_shape_colour_labels_both_a_new_shape_and_a_hue(monkeypatch: pytest.MonkeyPatch) -> None:
+    factors = _recorded_factors(monkeypatch, "shape_colour", 4)
+    # Classes 0, 1 are the first of two new shapes, in the first and second colour.
+    assert {(y, s) for y, s in factors} == {(y, SHAPES[-2 + y // 2]) for y in range(4)}
+    assert class_names("shape_colour", 4) == (
+        f"{SHAPES[-2]} {COLOURS[0][0]}",
+        f"{SHAPES[-2]} {COLOURS[1][0]}",
+        f"{SHAPES[-1]} {COLOURS[0][0]}",
+        f"{SHAPES[-1]} {COLOURS[1][0]}",
+    )
+    images, labels = generate_images("shape_colour", 4, 6, 32, seed=0)
+    for image, label in zip(images, labels, strict=True):
+        assert _nearest_colour(_dominant_hue(image)) == label % 2
+    with pytest.raises(ValueError, match="grey"):
+        generate_images("shape_colour", 4, 2, 16, seed=0, colour_mode="grey")
+
+
 def test_colour_task_draws_many_shapes_per_class(monkeypatch: pytest.MonkeyPatch) -> None:
     factors = _recorded_factors(monkeypatch, "colour", 3)
     for label in range(3):

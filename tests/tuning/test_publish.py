@@ -14,6 +14,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.config.settings import same_settings
 from nonbinary_ft.results import (
     BEST_LABEL,
     BINARY_DEFAULT_LABEL,
@@ -25,7 +26,7 @@ from nonbinary_ft.results import (
     load_results,
     save_results,
 )
-from nonbinary_ft.tuning.final import final_entries, final_points, same_settings
+from nonbinary_ft.tuning.final import final_entries, final_points
 from nonbinary_ft.tuning.orchestrate import run_sweep
 from nonbinary_ft.tuning.publish import NO_ANALYSIS, analysis_results
 from nonbinary_ft.vocabulary import Stage

@@ -1,0 +1,80 @@
+"""The replay benchmark: every strategy on every task's table, many seeds, in seconds.
+
+    python -m benchmarks.replay [--tasks suite-near,...] [--strategies tpe_asha,...]
+        [--seeds 20] [--workers 1,8] [--budget 1.0] [--out benchmarks/replay/results]
+
+Prints one JSON document: ``results`` (one row per task, strategy and worker count: the
+median compute to come within 0.3 points of the table's best validation accuracy, how many
+seeds reached it, the median final regret and the chosen configs' test accuracy),
+``science`` (per task, the regime the evidence predicts against the table's best point on
+table 7's rows) and ``plots`` (regret against compute, one PNG per task). Strategies that
+learn from other tasks see every table but the one replayed (leave one task out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from nonbinary_ft.replay.benchmark import run_benchmark, science_row
+from nonbinary_ft.replay.plots import write_regret_plots
+from nonbinary_ft.replay.strategies import STRATEGIES
+from nonbinary_ft.replay.table import CURVES_FILE, read_table
+from nonbinary_ft.results import jsonable
+
+HERE = Path(__file__).resolve().parent
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tables", type=Path, default=HERE / "tables")
+    parser.add_argument("--tasks", type=_names, default=None, help="default: every table")
+    parser.add_argument("--strategies", type=_names, default=list(STRATEGIES))
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--workers", type=lambda t: [int(w) for w in _names(t)], default=[1, 8])
+    parser.add_argument("--budget", type=float, default=1.0, help="share of the grid's compute")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+
+    folders = sorted(path.parent for path in args.tables.glob(f"*/{CURVES_FILE}"))
+    if args.tasks is not None:
+        folders = [folder for folder in folders if folder.name in args.tasks]
+    unknown = sorted(set(args.strategies) - set(STRATEGIES))
+    if not folders or unknown:
+        what = f"unknown strategies {unknown}" if unknown else f"no tables under {args.tables}"
+        print(f"error: {what}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    rows, curves = run_benchmark(
+        folders, args.strategies, range(args.seeds), args.workers, args.budget, args.processes
+    )
+    elapsed = time.perf_counter() - started
+    plots = write_regret_plots(curves, args.out)
+    science = [science_row(read_table(folder)) for folder in folders]
+    document = {
+        "tasks": [folder.name for folder in folders],
+        "strategies": args.strategies,
+        "seeds": args.seeds,
+        "workers": args.workers,
+        "budget_fraction": args.budget,
+        "replay_s": round(elapsed, 1),
+        "results": [dataclasses.asdict(row) for row in rows],
+        "science": [dataclasses.asdict(row) for row in science],
+        "plots": [str(path) for path in plots],
+    }
+    (args.out / "replay.json").write_text(json.dumps(jsonable(document), indent=2) + "\n")
+    print(json.dumps(jsonable(document), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

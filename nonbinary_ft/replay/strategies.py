@@ -1,0 +1,205 @@
+"""The search strategies a replay compares, each built from the sweep's own search objects.
+
+=================  ==============================================================
+``grid``           every point in grid order, each to the end (the paper's way)
+``random``         Optuna's random sampler over the grid's values, no early stops
+``tpe``            Optuna's TPE (the sweep's searcher), no early stops
+``random_asha``    random, ASHA stopping the weak at its rungs
+``tpe_asha``       TPE + ASHA: ``nbft sweep`` without stage 1
+``one_epoch_topk`` every point one epoch, then the best :data:`TOP_K` to the end
+``evidence_veto``  TPE + ASHA + stage 1's regime policy (table 7 as a reversible veto,
+                   acting once the analysis, from-scratch run included, is in)
+=================  ==============================================================
+
+Samplers draw from the grid's values (a ``choice`` per setting), so every suggestion is a
+point of the table. Compute is what the table recorded; strategies that use the evidence
+pay for its analysis, on one worker, before it acts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from nonbinary_ft.config import ExperimentConfig, SweepConfig, validate_model
+from nonbinary_ft.config.space import Choice, Fixed, SearchSpace
+from nonbinary_ft.replay.simulate import Setup
+from nonbinary_ft.replay.table import TableError, TaskTable
+from nonbinary_ft.search.policy import DecisionLog
+from nonbinary_ft.search.regime_policy import RegimePolicy
+from nonbinary_ft.tuning.scheduler import create_scheduler
+from nonbinary_ft.tuning.searcher import GridSearcher, create_searcher
+from nonbinary_ft.tuning.session import close_session, open_session
+
+__all__ = [
+    "STRATEGIES",
+    "TOP_K",
+    "ReplayTask",
+    "OneEpochTopK",
+    "make_setup",
+]
+
+TOP_K = 10
+STRATEGIES = (
+    "grid",
+    "random",
+    "tpe",
+    "random_asha",
+    "tpe_asha",
+    "one_epoch_topk",
+    "evidence_veto",
+)
+
+
+@dataclass(frozen=True)
+class ReplayTask:
+    """A table with what its strategies need: the task's config and the grid as a space."""
+
+    table: TaskTable
+    config: ExperimentConfig
+    space: SearchSpace
+
+    @classmethod
+    def from_table(cls, table: TaskTable) -> ReplayTask:
+        """Read the task's sweep file from the table and make the grid samplable.
+
+        Raises:
+            TableError: the grid is not a full product of its values (a sampler could then
+                suggest a point the table does not have).
+        """
+        config = validate_model(ExperimentConfig, yaml.safe_load(table.task_config), table.task)
+        values = {
+            name: sorted({point[name] for point in table.points}, key=repr)
+            for name in table.points[0]
+        }
+        for combination in itertools.product(*values.values()):
+            table.index_of(dict(zip(values, combination, strict=True)))  # raises when missing
+        parameters = {
+            name: Fixed(value=options[0]) if len(options) == 1 else Choice(values=options)
+            for name, options in values.items()
+        }
+        space = SearchSpace(name=f"{table.task}-grid", parameters=parameters)
+        return cls(table, config, space)
+
+
+class OneEpochTopK(FIFOScheduler):
+    """Every trial pauses after its first epoch; once all have, the best ``keep`` resume.
+
+    A replay baseline: the trials left paused never end, which a real sweep would not allow.
+
+    Args:
+        total: trials the searcher makes (every grid point).
+        keep: how many continue.
+    """
+
+    def __init__(self, total: int, keep: int, metric: str = "val_accuracy") -> None:
+        super().__init__()
+        self.total, self.keep, self._metric = total, keep, metric
+        self.first: dict[str, float] = {}
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        """Pause after the first epoch, remembering its accuracy."""
+        if result["epoch"] == 1:
+            self.first[trial.trial_id] = result[self._metric]
+            return TrialScheduler.PAUSE
+        return TrialScheduler.CONTINUE
+
+    def choose_trial_to_run(self, tune_controller: Any) -> Any:
+        """New trials first; then, once every first epoch is in, the best paused ones."""
+        trials = tune_controller.get_trials()
+        for trial in trials:
+            if trial.status == "PENDING":
+                return trial
+        if len(self.first) < self.total:
+            return None
+        ranked = sorted(self.first, key=lambda trial_id: -self.first[trial_id])
+        best = set(ranked[: self.keep])
+        for trial in trials:
+            if trial.status == "PAUSED" and trial.trial_id in best:
+                return trial
+        return None
+
+
+def _sweep(algorithm: str, scheduler: str, seed: int) -> SweepConfig:
+    return SweepConfig.model_validate(
+        {
+            "search": {"algorithm": algorithm, "seed": seed},
+            "scheduler": {"kind": scheduler},
+        }
+    )
+
+
+def _sampled(task: ReplayTask, algorithm: str, scheduler: str, seed: int, key: str) -> Setup:
+    sweep = _sweep(algorithm, scheduler, seed)
+    log = DecisionLog(None, task.table.epochs)
+    table = task.table
+    searcher = create_searcher(
+        sweep, key, log, space=task.space, num_layers=table.num_layers, base=task.config.settings
+    )
+    return Setup(searcher, create_scheduler(sweep, table.epochs, key, log))
+
+
+def _grid(task: ReplayTask, seed: int, key: str) -> Setup:
+    return Setup(GridSearcher(list(task.table.points)), FIFOScheduler())
+
+
+def _one_epoch_topk(task: ReplayTask, seed: int, key: str) -> Setup:
+    points = list(task.table.points)
+    random.Random(seed).shuffle(points)
+    return Setup(GridSearcher(points), OneEpochTopK(len(points), TOP_K))
+
+
+def _evidence_veto(task: ReplayTask, seed: int, key: str) -> Setup:
+    evidence = task.table.evidence
+    if evidence is None:
+        raise TableError(f"task {task.table.task}: the table holds no stage-1 evidence")
+    analysis = task.config.analysis
+    policy = RegimePolicy(
+        None,
+        analysis.prune_on_provisional,
+        analysis.prune_min_rows,
+        task.config.sweep.protect_top_fraction,
+    )
+    open_session(key, policy=policy)
+    setup = _sampled(task, "tpe", "asha", seed, key)
+    setup.evidence_s = evidence.cheap_s + evidence.scratch_s()
+    setup.on_evidence = lambda: policy.update(evidence.document)
+    return setup
+
+
+_FACTORIES: dict[str, Callable[[ReplayTask, int, str], Setup]] = {
+    "grid": _grid,
+    "random": lambda task, seed, key: _sampled(task, "random", "none", seed, key),
+    "tpe": lambda task, seed, key: _sampled(task, "tpe", "none", seed, key),
+    "random_asha": lambda task, seed, key: _sampled(task, "random", "asha", seed, key),
+    "tpe_asha": lambda task, seed, key: _sampled(task, "tpe", "asha", seed, key),
+    "one_epoch_topk": _one_epoch_topk,
+    "evidence_veto": _evidence_veto,
+}
+
+
+def make_setup(name: str, task: ReplayTask, seed: int, history: Sequence[TaskTable] = ()) -> Setup:
+    """The searcher and scheduler of strategy ``name`` for one replay.
+
+    Args:
+        name: one of :data:`STRATEGIES`.
+        task: the task replayed.
+        seed: the search seed.
+        history: tables a strategy may learn from (never the task itself in a
+            leave-one-task-out replay).
+
+    Raises:
+        TableError: an unknown strategy, or evidence the table lacks.
+    """
+    if name not in _FACTORIES:
+        raise TableError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+    key = f"replay://{task.table.task}/{name}/{seed}"
+    setup = _FACTORIES[name](task, seed, key)
+    setup.cleanup = lambda: close_session(key)
+    return setup

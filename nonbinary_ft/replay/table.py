@@ -1,0 +1,285 @@
+"""The replay table: every grid point of one task trained once, every epoch recorded.
+
+A task's table is a folder of two Parquet files (format :data:`TABLE_FORMAT`):
+
+``curves.parquet``, one row per (grid point, epoch):
+
+=================  =========  ==========================================================
+column             type       meaning
+=================  =========  ==========================================================
+point              int32      the point's index in the grid (0-based)
+key                string     its canonical settings as sorted JSON (its identity)
+reinit_layers ..   (setting)  the eight trial settings as trained (``l2sp_layers`` a
+                              string: a layer count or ``all``)
+epoch              int32      1-based
+train_loss         float64    null where not finite (a diverged epoch)
+val_loss           float64
+val_accuracy       float64    fraction in [0, 1]
+test_loss          float64
+test_accuracy      float64    measured after every epoch (``train.test_every_epoch``)
+epoch_time_s       float64    training + validation seconds: what the epoch costs a sweep
+status             string     ``running``, or the ending (``completed``, ``diverged``)
+=================  =========  ==========================================================
+
+Its schema metadata holds ``nbft.table_format``, ``nbft.task``, ``nbft.epochs``,
+``nbft.num_layers`` and ``nbft.task_config`` (the task's sweep file as YAML).
+
+``evidence.parquet``, one row: the task's stage-1 evidence and what each part took:
+``document`` (the analysis document as JSON, the regime decided with the full scratch
+budget), ``features_s``, ``probe_s``, ``scores_s`` (seconds), and the from-scratch curve as
+lists: ``scratch_val_accuracy``, ``scratch_test_accuracy``, ``scratch_epoch_time_s``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nonbinary_ft.config.settings import SETTING_NAMES, canonical_settings
+from nonbinary_ft.errors import NbftError
+from nonbinary_ft.results.schema import EpochRecord
+
+__all__ = [
+    "TABLE_FORMAT",
+    "CURVES_FILE",
+    "EVIDENCE_FILE",
+    "TableError",
+    "settings_key",
+    "TaskEvidence",
+    "TaskTable",
+    "write_table",
+    "read_table",
+]
+
+TABLE_FORMAT = 1
+CURVES_FILE = "curves.parquet"
+EVIDENCE_FILE = "evidence.parquet"
+_METRICS = ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "epoch_time_s")
+# The table's arrays in memory, and the columns they are read from.
+_ARRAYS = (("val", "val_accuracy"), ("test", "test_accuracy"), ("epoch_s", "epoch_time_s"))
+
+
+class TableError(NbftError):
+    """A replay table that is missing, of another format, or inconsistent."""
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    """The identity of a point: its canonical settings (unused values dropped) as JSON."""
+    return json.dumps(canonical_settings(settings), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class TaskEvidence:
+    """A task's stage-1 evidence and its cost.
+
+    Attributes:
+        document: the analysis document (``analysis.json``), regime read at the full
+            from-scratch budget.
+        features_s, probe_s, scores_s: seconds each cheap part took.
+        scratch_val, scratch_test, scratch_epoch_s: the from-scratch run, per epoch.
+    """
+
+    document: dict[str, Any]
+    features_s: float
+    probe_s: float
+    scores_s: float
+    scratch_val: tuple[float, ...] = ()
+    scratch_test: tuple[float, ...] = ()
+    scratch_epoch_s: tuple[float, ...] = ()
+
+    @property
+    def cheap_s(self) -> float:
+        """Seconds until the cheap evidence (features, probe, scores) is in."""
+        return self.features_s + self.probe_s + self.scores_s
+
+    def scratch_s(self, epochs: int | None = None) -> float:
+        """Seconds of the first ``epochs`` epochs of the from-scratch run (all by default)."""
+        return float(sum(self.scratch_epoch_s[:epochs]))
+
+
+@dataclass(frozen=True)
+class TaskTable:
+    """One task's table in memory: arrays indexed [point, epoch - 1].
+
+    A value is NaN where the point has no such epoch (it diverged before) or the value was
+    not finite.
+    """
+
+    task: str
+    epochs: int
+    num_layers: int
+    points: tuple[dict[str, Any], ...]
+    val: np.ndarray
+    test: np.ndarray
+    epoch_s: np.ndarray
+    evidence: TaskEvidence | None = None
+    task_config: str = ""
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({settings_key(point): i for i, point in enumerate(self.points)})
+
+    def index_of(self, settings: Mapping[str, Any]) -> int:
+        """The point trained with ``settings`` (unused values are ignored).
+
+        Raises:
+            TableError: no point of the table trains that way.
+        """
+        try:
+            return self._index[settings_key(settings)]
+        except KeyError:
+            raise TableError(
+                f"task {self.task}: no point of the table trains with {dict(settings)}"
+            ) from None
+
+    def epochs_of(self, point: int) -> int:
+        """How many epochs the point ran (fewer than ``epochs`` when it diverged)."""
+        return int(np.count_nonzero(~np.isnan(self.epoch_s[point])))
+
+    @property
+    def final_val(self) -> np.ndarray:
+        """Each point's validation accuracy after its last epoch (NaN: never completed)."""
+        return self.val[:, -1]
+
+    @property
+    def best_val(self) -> float:
+        """The table's best validation accuracy at the full budget."""
+        return float(np.nanmax(self.final_val))
+
+    @property
+    def grid_compute_s(self) -> float:
+        """What training every point to the end cost (seconds)."""
+        return float(np.nansum(self.epoch_s))
+
+
+def _rows(point: int, settings: Mapping[str, Any], history: Sequence[EpochRecord]) -> list[dict]:
+    key = settings_key(settings)
+    fixed = {name: settings.get(name) for name in SETTING_NAMES}
+    fixed["l2sp_layers"] = str(fixed["l2sp_layers"])
+    return [
+        {
+            "point": point,
+            "key": key,
+            **fixed,
+            "epoch": record.epoch,
+            **{name: getattr(record, name) for name in _METRICS},
+            "status": str(record.status),
+        }
+        for record in history
+    ]
+
+
+def write_table(
+    folder: str | Path,
+    task: str,
+    num_layers: int,
+    epochs: int,
+    points: Sequence[tuple[Mapping[str, Any], Sequence[EpochRecord]]],
+    evidence: TaskEvidence | None,
+    task_config: str = "",
+) -> Path:
+    """Write a task's table (the module docstring's format) into ``folder``.
+
+    Args:
+        points: each point's settings and its epochs, in grid order.
+        evidence: the stage-1 evidence (None: the table has none).
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        row for i, (settings, history) in enumerate(points) for row in _rows(i, settings, history)
+    ]
+    metadata = {
+        "nbft.table_format": str(TABLE_FORMAT),
+        "nbft.task": task,
+        "nbft.epochs": str(epochs),
+        "nbft.num_layers": str(num_layers),
+        "nbft.task_config": task_config,
+    }
+    curves = pa.Table.from_pylist(rows).replace_schema_metadata(metadata)
+    pq.write_table(curves, out / CURVES_FILE)
+    if evidence is not None:
+        row = {
+            "task": task,
+            "document": json.dumps(evidence.document),
+            "features_s": evidence.features_s,
+            "probe_s": evidence.probe_s,
+            "scores_s": evidence.scores_s,
+            "scratch_val_accuracy": list(evidence.scratch_val),
+            "scratch_test_accuracy": list(evidence.scratch_test),
+            "scratch_epoch_time_s": list(evidence.scratch_epoch_s),
+        }
+        pq.write_table(pa.Table.from_pylist([row]), out / EVIDENCE_FILE)
+    return out
+
+
+def _evidence(path: Path) -> TaskEvidence | None:
+    if not path.is_file():
+        return None
+    (row,) = pq.read_table(path).to_pylist()
+    return TaskEvidence(
+        document=json.loads(row["document"]),
+        features_s=row["features_s"],
+        probe_s=row["probe_s"],
+        scores_s=row["scores_s"],
+        scratch_val=tuple(row["scratch_val_accuracy"]),
+        scratch_test=tuple(row["scratch_test_accuracy"]),
+        scratch_epoch_s=tuple(row["scratch_epoch_time_s"]),
+    )
+
+
+def _settings_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    settings = {name: row[name] for name in SETTING_NAMES}
+    raw = settings["l2sp_layers"]
+    settings["l2sp_layers"] = raw if raw == "all" else int(raw)
+    return settings
+
+
+def read_table(folder: str | Path) -> TaskTable:
+    """Read a task's table.
+
+    Raises:
+        TableError: no table there, or one of another format.
+    """
+    path = Path(folder) / CURVES_FILE
+    if not path.is_file():
+        raise TableError(f"{folder}: no replay table ({CURVES_FILE} is missing)")
+    curves = pq.read_table(path)
+    meta = {k.decode(): v.decode() for k, v in (curves.schema.metadata or {}).items()}
+    if meta.get("nbft.table_format") != str(TABLE_FORMAT):
+        raise TableError(
+            f"{path}: table format {meta.get('nbft.table_format')!r}, expected {TABLE_FORMAT}"
+        )
+    epochs = int(meta["nbft.epochs"])
+    rows = curves.to_pylist()
+    count = 1 + max(row["point"] for row in rows) if rows else 0
+    points: list[dict[str, Any]] = [{} for _ in range(count)]
+    arrays = {name: np.full((count, epochs), np.nan) for name, _ in _ARRAYS}
+    for row in rows:
+        point, epoch = row["point"], row["epoch"] - 1
+        points[point] = _settings_of(row)
+        for name, column in (
+            ("val", "val_accuracy"),
+            ("test", "test_accuracy"),
+            ("epoch_s", "epoch_time_s"),
+        ):
+            if row[column] is not None:
+                arrays[name][point, epoch] = row[column]
+    return TaskTable(
+        task=meta["nbft.task"],
+        epochs=epochs,
+        num_layers=int(meta["nbft.num_layers"]),
+        points=tuple(points),
+        val=arrays["val"],
+        test=arrays["test"],
+        epoch_s=arrays["epoch_s"],
+        evidence=_evidence(Path(folder) / EVIDENCE_FILE),
+        task_config=meta.get("nbft.task_config", ""),
+    )
