@@ -1,7 +1,7 @@
 """The replay benchmark: every strategy on every task's table, many seeds, in seconds.
 
     python -m benchmarks.replay [--tasks suite-near,...] [--strategies tpe_asha,...]
-        [--seeds 20] [--workers 1,8] [--budget 1.0] [--out benchmarks/replay/results]
+        [--seeds 20] [--workers 1,8] [--budget 0.5] [--out benchmarks/replay/results]
 
 Prints one JSON document: ``results`` (one row per task, strategy and worker count: the
 median compute to come within 0.3 points of the table's best validation accuracy, how many
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from nonbinary_ft.replay.benchmark import run_benchmark, science_row
+from nonbinary_ft.replay.benchmark import DEFAULT_BUDGET, run_benchmark, science_row
 from nonbinary_ft.replay.plots import write_regret_plots
 from nonbinary_ft.replay.strategies import STRATEGIES
 from nonbinary_ft.replay.table import CURVES_FILE, read_table
@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", type=_names, default=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--workers", type=lambda t: [int(w) for w in _names(t)], default=[1, 8])
-    parser.add_argument("--budget", type=float, default=1.0, help="share of the grid's compute")
+    parser.add_argument(
+        "--budget", type=float, default=DEFAULT_BUDGET, help="share of the grid's compute"
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)

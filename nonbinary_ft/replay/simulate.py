@@ -115,8 +115,16 @@ class _Controller:
 
 
 class _Replay:
-    def __init__(self, table: TaskTable, setup: Setup, workers: int, budget_s: float):
+    def __init__(
+        self,
+        table: TaskTable,
+        setup: Setup,
+        workers: int,
+        budget_s: float,
+        max_trials: int | None,
+    ):
         self.table, self.setup, self.budget_s = table, setup, budget_s
+        self.max_trials = max_trials
         self.free = workers
         self.clock = 0.0
         self.compute = 0.0
@@ -137,6 +145,9 @@ class _Replay:
 
     def _new_trial(self) -> SimTrial | None:
         """A new trial from the searcher, or None (it waits or is finished)."""
+        if self.max_trials is not None and len(self.controller.trials) >= self.max_trials:
+            self.finished_suggesting = True  # as Ray Tune after num_samples trials
+            return None
         trial_id = f"t{len(self.controller.trials):05d}"
         config = self.setup.searcher.suggest(trial_id)
         if config is None:
@@ -158,7 +169,7 @@ class _Replay:
 
     def fill(self) -> None:
         """Give every free worker a trial, as long as the budget lasts."""
-        while self.free > 0 and self.compute < self.budget_s:
+        while self.free > 0 and self.compute < self.budget_s and not self._found_the_best():
             trial = self.setup.scheduler.choose_trial_to_run(self.controller)
             if trial is None:
                 if self.finished_suggesting or self._new_trial() is None:
@@ -216,13 +227,17 @@ class _Replay:
             self.setup.searcher.on_trial_result(trial.trial_id, result)
             self._run_next_epoch(trial)
 
+    def _found_the_best(self) -> bool:
+        # From here on the regret is 0 whatever the strategy does: nothing left to measure.
+        return self.best is not None and self.best[0] >= self.table.best_val
+
     def run(self) -> Trace:
         if self.setup.evidence_s is not None:
             self.free -= 1
             self.compute += self.setup.evidence_s
             self._schedule(self.setup.evidence_s, "evidence", None)
         self.fill()
-        while self.queue and self.compute < self.budget_s:
+        while self.queue and self.compute < self.budget_s and not self._found_the_best():
             self.clock, _, kind, trial = heapq.heappop(self.queue)
             if trial is None:
                 self.free += 1
@@ -235,21 +250,31 @@ class _Replay:
         return self.trace
 
 
-def replay(table: TaskTable, setup: Setup, workers: int, budget_s: float | None = None) -> Trace:
+def replay(
+    table: TaskTable,
+    setup: Setup,
+    workers: int,
+    budget_s: float | None = None,
+    max_trials: int | None = None,
+) -> Trace:
     """Replay one search on ``table`` with ``workers`` in parallel.
+
+    The replay ends when the budget is spent, when the strategy has nothing left to run,
+    or when it has found the table's best point (its regret is 0 from then on).
 
     Args:
         table: the task's recorded curves.
         setup: the strategy's searcher, scheduler and evidence.
         workers: trials (and the analysis) running at once.
         budget_s: stop once this much compute is spent; default: the whole grid's.
+        max_trials: start at most this many trials (Ray Tune's ``num_samples``).
 
     Returns:
         The trace: the incumbent against compute, and every decision.
     """
     budget = table.grid_compute_s if budget_s is None else budget_s
     try:
-        return _Replay(table, setup, workers, budget).run()
+        return _Replay(table, setup, workers, budget, max_trials).run()
     finally:
         if setup.cleanup is not None:
             setup.cleanup()

@@ -19,17 +19,19 @@ def task(table_folder) -> ReplayTask:
     return ReplayTask.from_table(read_table(table_folder))
 
 
-def test_the_grid_trains_every_point_once_and_finds_the_best(task):
+def test_the_grid_trains_points_in_order_until_it_has_the_best(task):
     table = task.table
+    best = int(np.nanargmax(table.final_val))
     one = replay(table, make_setup("grid", task, 0), workers=1)
-    assert one.total_compute_s == pytest.approx(table.grid_compute_s)
+    # Once the best point is in, nothing is left to gain: the replay ends there.
+    assert one.total_compute_s == pytest.approx(np.nansum(table.epoch_s[: best + 1]))
     suggested = [event.point for event in one.events if event.kind == "suggest"]
-    assert suggested == list(range(len(table.points)))
+    assert suggested == list(range(best + 1))
     assert one.incumbent_val[-1] == pytest.approx(table.best_val)
-    # Four workers spend the same compute in a quarter of the time, or nearly.
-    four = replay(table, make_setup("grid", task, 0), workers=4)
-    assert four.total_compute_s == pytest.approx(one.total_compute_s)
-    assert four.wall_s < one.wall_s / 3
+    # Two workers spend about the same compute in about half the time.
+    two = replay(table, make_setup("grid", task, 0), workers=2)
+    assert two.incumbent_val[-1] == pytest.approx(table.best_val)
+    assert two.wall_s < 0.65 * one.wall_s
     assert one.wall_s == pytest.approx(one.total_compute_s)
 
 
