@@ -15,6 +15,7 @@ from nonbinary_ft.config import (
     with_settings,
 )
 from nonbinary_ft.errors import ConfigError
+from tests.tiny import tiny_document
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = {
@@ -104,3 +105,57 @@ def test_with_settings_validates_a_trial_dict(tmp_path):
     assert with_settings(config, {"alpha": 0.1}).settings.alpha == 0.1
     with pytest.raises(ConfigError, match="settings.alpha"):
         with_settings(config, {"alpha": -1})
+
+
+# --- bad input found by trying the tool as a new user would --------------------------------
+
+
+@pytest.mark.parametrize("field", ["lr_high", "alpha", "beta"])
+def test_an_infinite_setting_is_refused_at_load(tmp_path, field):
+    path = tmp_path / "inf.yaml"
+    path.write_text(yaml.safe_dump({**tiny_document(), "settings": {field: float("inf")}}))
+    with pytest.raises(ConfigError, match=f"'settings.{field}' must be a finite number"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("name", ["", "../outside", "/abs/olute", ".hidden", "x" * 101, "a b"])
+def test_a_name_that_would_leave_the_storage_folder_is_refused(tmp_path, name):
+    path = tmp_path / "named.yaml"
+    path.write_text(yaml.safe_dump({**tiny_document(), "name": name}))
+    with pytest.raises(ConfigError, match="'name' must be a folder name") as refused:
+        load_config(path)
+    assert str(path) in str(refused.value)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu"])
+def test_an_unknown_device_is_refused_naming_the_forms(tmp_path, device):
+    path = tmp_path / "device.yaml"
+    path.write_text(yaml.safe_dump(tiny_document(train={"device": device})))
+    with pytest.raises(ConfigError, match="'train.device' must be 'auto', 'cpu', 'cuda'"):
+        load_config(path)
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: t\nsettings:\n  lr_high: 0.1\nsettings:\n  lr_high: 0.2\n")
+    with pytest.raises(ConfigError, match="'settings' is given twice \\(line 4"):
+        load_config(path)
+
+
+def test_relative_paths_are_stored_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = ExperimentConfig.model_validate(
+        tiny_document(model={"pretrained": "checkpoint", "checkpoint": "weights/source.pt"})
+    )
+    assert config.model.checkpoint == tmp_path / "weights" / "source.pt"
+    assert config.analysis.cache_dir == tmp_path / ".nbft-cache"
+
+
+def test_a_union_field_names_every_form_it_accepts(tmp_path):
+    path = tmp_path / "union.yaml"
+    path.write_text(yaml.safe_dump(tiny_document(settings={"l2sp_layers": "some"})))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert "'settings.l2sp_layers' must be" in message and "'all'" in message
+    assert ".int" not in message and "literal" not in message

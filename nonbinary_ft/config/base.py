@@ -29,8 +29,9 @@ __all__ = [
     "read_yaml",
 ]
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
+# Finite: a learning rate or strength of .inf passes gt=0 and fails hours later.
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # A path read relative to the working directory where the file is loaded, stored absolute:
 # Ray runs each trial in a folder of its own, where a relative path would point elsewhere.
 AbsolutePath = Annotated[Path, AfterValidator(lambda path: path.expanduser().absolute())]
@@ -141,6 +142,30 @@ def read_yaml(path: str | Path, what: str) -> Any:
     if not path.is_file():
         raise ConfigError(what, "an existing YAML file", str(path), source=path)
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
-        raise ConfigError("<file>", "valid YAML", None, str(err).replace("\n", " "), path) from err
+        raise ConfigError("<file>", "valid YAML", None, _yaml_problem(err), path) from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's complaint in one line, with where it is."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem[0].upper()}{problem[1:]}{where}."
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    without a word: a second ``settings:`` block would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)

@@ -7,14 +7,15 @@ of the pre-trained weights (``analysis``) and the sweep itself (``sweep``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from nonbinary_ft.config.analysis import AnalysisConfig
-from nonbinary_ft.config.base import FrozenModel, read_yaml, validate_model
+from nonbinary_ft.config.base import FrozenModel, invalid, read_yaml, validate_model
 from nonbinary_ft.config.sections import DataConfig, ModelConfig, TrainConfig
 from nonbinary_ft.config.settings import TrialSettings
 from nonbinary_ft.config.sweep import SweepConfig
@@ -26,7 +27,11 @@ __all__ = ["ExperimentConfig", "load_config", "apply_overrides", "with_settings"
 class ExperimentConfig(FrozenModel):
     """A sweep file: what to fine-tune, on what, how, and the default trial settings."""
 
-    name: str = Field(description="Name of the experiment (used for run folders and MLflow).")
+    name: str = Field(
+        description="Name of the experiment: its run folder (<storage>/<name>) and MLflow "
+        "experiment. Letters, digits, '.', '_' and '-', at most 100, starting with a letter "
+        "or digit (a name never reaches outside the storage folder)."
+    )
     model: ModelConfig = Field(description="Backbone and pre-trained weights.")
     data: DataConfig = Field(description="Target data set.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training recipe.")
@@ -43,6 +48,18 @@ class ExperimentConfig(FrozenModel):
         description="nbft sweep: search space, algorithm, scheduler, budget, resources, "
         "storage, MLflow and the final seeded re-runs.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+            raise invalid(
+                "",
+                "a folder name: 1 to 100 letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit (no '/', no '..')",
+                name,
+            )
+        return name
 
     def architecture_only(self) -> ExperimentConfig:
         """This experiment with a random-weight backbone (:meth:`ModelConfig.architecture_only`)."""

@@ -6,9 +6,10 @@ Each is a frozen pydantic model with a description on every field; ``load_config
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from nonbinary_ft.config.base import (
     AbsolutePath,
@@ -181,7 +182,16 @@ class TrainConfig(FrozenModel):
     amp: bool = Field(True, description="Mixed precision on GPU (ignored on CPU).")
     channels_last: bool = Field(True, description="channels_last memory format on GPU.")
     seed: int = Field(0, description="Seed of weights init, data order and augmentation.")
-    device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
+    device: str = Field(
+        "auto", description="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:N' or 'mps'."
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+            raise invalid("", "'auto', 'cpu', 'cuda', 'cuda:N' (N a GPU index) or 'mps'", device)
+        return device
     test_every_epoch: bool = Field(
         False,
         description="Also evaluate the test split after every epoch, not only after the last "

@@ -64,9 +64,10 @@ def _sweep_mlflow(results: SweepResults) -> dict[str, Any]:
         document = yaml.safe_load(results.sweep_yaml)
     except yaml.YAMLError:
         return {}
-    if not isinstance(document, dict):
-        return {}
-    return ((document.get("sweep") or {}).get("mlflow")) or {}
+    sweep = document.get("sweep") if isinstance(document, dict) else None
+    mlflow = sweep.get("mlflow") if isinstance(sweep, dict) else None
+    # A sweep file written by hand may hold anything here: only a mapping says where MLflow is.
+    return mlflow if isinstance(mlflow, dict) else {}
 
 
 def tracking_uri_for(folder: Path, results: SweepResults) -> str | None:

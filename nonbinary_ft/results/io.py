@@ -250,8 +250,8 @@ def load_results(folder: str | Path) -> SweepResults:
         folder: the sweep's run folder (the one holding ``sweep.yaml`` and ``trials.json``).
 
     Raises:
-        ResultsError: the folder does not exist, or holds neither ``sweep.yaml`` nor
-            ``trials.json`` (it is not a sweep folder at all).
+        ResultsError: the folder does not exist, holds neither ``sweep.yaml`` nor
+            ``trials.json``, or holds nothing readable (it is not a sweep folder at all).
     """
     path = Path(folder)
     if not path.is_dir():
@@ -263,7 +263,7 @@ def load_results(folder: str | Path) -> SweepResults:
         sweep_yaml = (path / SWEEP_FILE).read_text()
     else:
         sweep_yaml = Missing(f"{SWEEP_FILE} not written")
-    return SweepResults(
+    results = SweepResults(
         source=str(path),
         sweep_yaml=sweep_yaml,
         analysis=_read(path, ANALYSIS_FILE, AnalysisResults.from_document),
@@ -272,6 +272,13 @@ def load_results(folder: str | Path) -> SweepResults:
         final=_read(path, FINAL_FILE, _list_of(_final)),
         environment=_read(path, ENVIRONMENT_FILE, _environment),
     )
+    parts = (results.analysis, results.trials, results.pruning, results.final, results.environment)
+    if results.name is None and all(isinstance(part, Missing) for part in parts):
+        raise ResultsError(
+            f"{path} is not a sweep folder: {SWEEP_FILE} is not a sweep file (it names no "
+            "sweep) and no results file could be read"
+        )
+    return results
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -49,6 +49,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+MAX_GRID_POINTS = 100_000
+"""More combinations than any sweep trains; enumerating them would only fill the memory."""
+
 
 @dataclass(frozen=True)
 class SpaceSource:
@@ -322,6 +325,13 @@ def grid_points(
     seen: set[tuple] = set()
     dropped = 0
     for where, space in spaces:
+        if space.grid_size() > MAX_GRID_POINTS:
+            raise ConfigError(
+                where.field("").removesuffix("."),
+                f"grids of at most {MAX_GRID_POINTS:,} combinations (each one is a trial)",
+                f"{space.grid_size():,} combinations",
+                source=where.source,
+            )
         names, axes = [], []
         for name, distribution in space.parameters.items():
             if isinstance(distribution, Grid):

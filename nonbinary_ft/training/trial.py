@@ -24,7 +24,7 @@ import torch
 
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.data import DataSplits, build_datasets, build_loaders, create_transforms
-from nonbinary_ft.errors import ModelError
+from nonbinary_ft.errors import ConfigError, ModelError
 from nonbinary_ft.models.layers import LayerMap, LayerPlan, build_layer_map, plan_layers
 from nonbinary_ft.models.loading import create_backbone
 from nonbinary_ft.models.surgery import reinit_top_layers
@@ -281,6 +281,22 @@ def _train_epoch(run: _Training, config: ExperimentConfig, epoch: int) -> EpochR
     )
 
 
+def _writable_folder(folder: Path) -> Path:
+    """``folder``, made if needed, before any epoch: an epoch is never trained to be lost.
+
+    Raises:
+        ConfigError: it is a file, or it cannot be made.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as error:
+        reason = "it is a file" if folder.is_file() else type(error).__name__
+        raise ConfigError(
+            "the run folder (--out)", "a folder that can be written", f"{folder} ({reason})"
+        ) from None
+    return folder
+
+
 def run_trial(
     config: ExperimentConfig,
     report: Reporter,
@@ -302,13 +318,15 @@ def run_trial(
     """
     _seed_everything(config.train.seed)
     device = resolve_device(config.train.device)
+    checkpoint_dir = _writable_folder(Path(workdir)) / "checkpoint"
+    # Read before anything is built: a bad resume folder fails in a second, not a minute.
+    state = load_checkpoint(resume_from, device) if resume_from is not None else None
     if data is None:
         data = prepare_data(config, create_backbone(config.model.architecture_only(), None))
     run = _build(config, data, device)
-    if resume_from is not None:
-        run.restore(load_checkpoint(resume_from, device))
+    if state is not None:
+        run.restore(state)
         logger.info("resumed from %s at epoch %d", resume_from, run.next_epoch)
-    checkpoint_dir = Path(workdir) / "checkpoint"
     for epoch in range(run.next_epoch, config.train.epochs + 1):
         record = _train_epoch(run, config, epoch)
         run.history.append(record)

@@ -286,6 +286,11 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
     from nonbinary_ft.models.layers import count_layers
 
     num_layers = count_layers(config.model.name)
+    try:
+        config.settings.fit_to(num_layers, model_name=config.model.name)
+    except ConfigError as error:
+        why = "The sweep file's own settings are stage 3's baseline: they must fit the model."
+        raise ConfigError(error.field, error.expected, error.got, why, where) from None
     capped = [
         constrain_space(item, num_layers, config.settings, config.model.name) for item in sources
     ]

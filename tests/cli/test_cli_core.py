@@ -144,3 +144,42 @@ def test_missing_data_and_empty_class_exit_2(tmp_path):
     Image.new("RGB", (8, 8)).save(root / "train" / "cats" / "a.png")
     empty = {**TINY, "data": {"kind": "imagefolder", "root": str(root)}}
     _assert_bad_input(["finetune", str(_sweep_file(tmp_path, empty))], "dogs")
+
+
+def test_out_that_is_a_file_and_a_missing_resume_folder_fail_before_any_epoch(tmp_path):
+    sweep = str(_sweep_file(tmp_path))
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    _assert_bad_input(["finetune", sweep, "--out", str(taken)], "--out", "it is a file")
+    absent = tmp_path / "absent"
+    _assert_bad_input(
+        ["finetune", sweep, "--out", str(tmp_path / "run"), "--resume", str(absent)],
+        str(absent / "state.pt"),
+        "no trial checkpoint there",
+    )
+    # The state.pt file itself instead of its folder is no checkpoint folder either.
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "state.pt").write_bytes(b"")
+    _assert_bad_input(
+        [
+            "finetune",
+            sweep,
+            "--out",
+            str(tmp_path / "run"),
+            "--resume",
+            str(tmp_path / "cut" / "state.pt"),
+        ],
+        "no trial checkpoint there",
+    )
+
+
+def test_a_trial_that_diverges_in_its_first_epoch_keeps_its_history(tmp_path):
+    sweep = str(_sweep_file(tmp_path))
+    out = tmp_path / "diverged"
+    result = runner.invoke(
+        app, ["finetune", sweep, "--set", "lr_high=1e6", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["status"] == "diverged" and summary["epochs"] == 1
+    assert summary["final"]["status"] == "diverged"

@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+import yaml
 from sweep_fixtures import BEST_ACCURACIES, DEFAULT_ACCURACIES
 from typer.testing import CliRunner
 
@@ -124,3 +125,20 @@ def test_report_on_a_folder_is_logged_to_the_parent_run_its_sweep_file_names(
     assert f"logged to MLflow run {parent.info.run_id}" in result.stdout
     logged = {Path(i.path).name for i in client.list_artifacts(parent.info.run_id, "report")}
     assert "report.html" in logged and "report.md" in logged
+
+
+def test_report_on_a_folder_of_garbage_exits_2(tmp_path):
+    folder = tmp_path / "garbage"
+    folder.mkdir()
+    (folder / "sweep.yaml").write_text("\x00\x01 not: [yaml")
+    _one_line_error(["report", str(folder)], f"{folder} is not a sweep folder", "names no sweep")
+    assert not (folder / "report.html").exists()
+
+
+def test_report_reads_a_sweep_file_whose_mlflow_section_is_a_string(sweep_folder):
+    sweep = yaml.safe_load((sweep_folder / "sweep.yaml").read_text())
+    sweep["sweep"]["mlflow"] = "sqlite:///x.db"
+    (sweep_folder / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    result = runner.invoke(app, ["report", str(sweep_folder), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mlflow"]["logged_to_run"] is None

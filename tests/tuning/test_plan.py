@@ -111,3 +111,30 @@ def test_final_runs_take_distinct_top_settings_with_every_seed():
         (0.3, 0, 2),
         (0.3, 1, 2),
     ]
+
+
+def test_the_sweep_files_own_settings_must_fit_the_model_before_the_search(tmp_path, make_document):
+    # The space samples k; the file's own settings (stage 3's baseline) ask for 999 layers.
+    document = make_document(
+        tmp_path,
+        space={"name": "k", "parameters": {"reinit_layers": {"type": "int", "low": 1, "high": 2}}},
+    )
+    document["settings"] = {"reinit_layers": 999}
+    with pytest.raises(ConfigError) as caught:
+        plan_sweep(ExperimentConfig.model_validate(document), tmp_path / "sweep.yaml")
+    assert caught.value.field == "settings.reinit_layers"
+    assert "stage 3's baseline" in str(caught.value)
+
+
+def test_a_grid_too_large_to_enumerate_is_refused_with_its_size(tmp_path, make_config):
+    huge = {
+        "name": "huge",
+        "parameters": {
+            "lr_high": {"type": "grid", "values": [0.001 * i for i in range(1, 1001)]},
+            "alpha": {"type": "grid", "values": [0.001 * i for i in range(1, 1001)]},
+            "beta": {"type": "grid", "values": [0.001 * i for i in range(1, 1001)]},
+        },
+    }
+    config = make_config(tmp_path, space=huge, search={"algorithm": "grid"})
+    with pytest.raises(ConfigError, match="1,000,000,000 combinations"):
+        plan_sweep(config, None)
