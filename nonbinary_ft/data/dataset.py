@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
@@ -55,6 +56,31 @@ class DataSplits:
     skipped_files: int = 0
 
 
+# PIL's integer and float modes: ``convert("RGB")`` clips them at 255, so a 16-bit image
+# comes out (nearly) white. They are scaled to 8 bits first, keeping their contrast.
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A greyscale image of a wide mode as 8-bit 'L', scaled by its type's range."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16"):
+        full = 65535.0
+    elif image.mode == "F":
+        full = 1.0 if values.size and values.max() <= 1.0 else max(float(values.max()), 1.0)
+    else:  # 'I': 32-bit containers mostly carry 16-bit data
+        full = 65535.0 if values.size and values.max() <= 65535 else float(values.max())
+    scaled = np.clip(values / full * 255.0, 0, 255).round().astype(np.uint8)
+    return Image.fromarray(scaled, mode="L")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as RGB with its true contrast, whatever mode PIL opened it in."""
+    if image.mode in _WIDE_MODES:
+        image = _eight_bit(image)
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def load_rgb(item: Path | Image.Image) -> Image.Image:
     """Return ``item`` as a PIL RGB image, opening it first if it is a path.
 
@@ -62,10 +88,10 @@ def load_rgb(item: Path | Image.Image) -> Image.Image:
         DataError: the file is missing or cannot be decoded (the message names it).
     """
     if isinstance(item, Image.Image):
-        return item if item.mode == "RGB" else item.convert("RGB")
+        return to_rgb(item)
     try:
         with Image.open(item) as image:
-            return image.convert("RGB")
+            return to_rgb(image)
     except (OSError, UnidentifiedImageError) as err:
         raise DataError(
             f"Cannot read image {item}: {err}. Replace or delete the file and restart."

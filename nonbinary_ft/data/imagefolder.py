@@ -51,7 +51,19 @@ def _is_readable(path: Path) -> bool:
 
 
 def _class_folders(split_dir: Path) -> list[Path]:
-    return sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders of a split; a file where a class folder belongs is an error.
+
+    Raises:
+        DataError: naming the file (hidden files such as .DS_Store are left alone).
+    """
+    entries = sorted(p for p in split_dir.iterdir() if not p.name.startswith("."))
+    stray = [p for p in entries if not p.is_dir()]
+    if stray:
+        raise DataError(
+            f"{stray[0]} is a file where a class folder belongs (expected {_LAYOUT}); move it "
+            f"out of {split_dir}" + (f" ({len(stray) - 1} more)" if len(stray) > 1 else "")
+        )
+    return entries
 
 
 def _index_split(

@@ -6,10 +6,14 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from nonbinary_ft.config import DataConfig
 from nonbinary_ft.data import read_samples
+from nonbinary_ft.data.dataset import load_rgb
+from nonbinary_ft.data.imagefolder import read_imagefolder
 from nonbinary_ft.errors import DataError
 
 
@@ -134,3 +138,28 @@ def test_extensions_are_case_insensitive_and_others_ignored(tmp_path: Path, writ
     every = samples.train + samples.val + samples.test
     assert sorted(p.name for p, _ in every) == ["1.PNG", "2.jpeg", "3.bmp", "4.TIFF", "5.gif"]
     assert samples.skipped_files == 0
+
+
+def test_a_file_where_a_class_folder_belongs_is_named(tmp_path: Path, write_images) -> None:
+    _tree(tmp_path, write_images, {"train": {"a": 3, "b": 3}})
+    (tmp_path / "train" / "c.png").write_bytes(b"not a folder")
+    (tmp_path / "train" / ".DS_Store").write_bytes(b"")  # hidden files are left alone
+    with pytest.raises(DataError, match="c.png is a file where a class folder belongs"):
+        read_imagefolder(DataConfig(kind="imagefolder", root=tmp_path))
+
+
+def test_sixteen_bit_images_keep_their_contrast(tmp_path: Path) -> None:
+    gradient = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    for name in ("a", "b"):
+        folder = tmp_path / "train" / name
+        folder.mkdir(parents=True)
+        for index in range(3):
+            Image.fromarray(gradient).save(folder / f"{index}.png")
+    samples = read_imagefolder(DataConfig(kind="imagefolder", root=tmp_path))
+    path, _ = samples.train[0]
+    with Image.open(path) as raw:
+        assert raw.mode.startswith("I")  # a real 16-bit file, not an 8-bit one
+    rgb = np.asarray(load_rgb(path))
+    # The old conversion clipped everything above 255: a nearly white image.
+    assert rgb.min() == 0 and rgb.max() == 255 and 120 < rgb.mean() < 135
+    assert (np.diff(rgb[..., 0].ravel().astype(int)) >= 0).all()  # the gradient survives
