@@ -106,7 +106,7 @@ def _run_points(
 ) -> None:
     """Train ``points`` on Ray, ``workers`` at a time, writing each as it finishes."""
     import ray
-    from ray.tune import FailureConfig, RunConfig, TuneConfig, Tuner
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
     from nonbinary_ft.replay.recorder import PointRecorder
     from nonbinary_ft.tuning.searcher import GridSearcher
@@ -132,6 +132,9 @@ def _run_points(
                 storage_path=str((workdir / "ray").resolve()),
                 verbose=0,
                 failure_config=FailureConfig(max_failures=1),
+                # A point needs its latest checkpoint only while it trains (to survive a dead
+                # worker); Ray keeps every epoch's otherwise, gigabytes for a Lite0 grid.
+                checkpoint_config=CheckpointConfig(num_to_keep=1),
                 callbacks=[PointRecorder(folder, POINT_KEY, len(configs))],
             ),
         )
@@ -139,6 +142,8 @@ def _run_points(
     finally:
         if owns_ray:
             ray.shutdown()
+    # What finished is in the points folder; Ray's copies of it are not needed any more.
+    shutil.rmtree(workdir / "ray", ignore_errors=True)
 
 
 def _write_finished(

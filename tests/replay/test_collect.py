@@ -72,3 +72,4 @@ def test_a_killed_collection_resumes_where_it_stopped(tmp_path):
     assert all(table.epochs_of(point) == 3 for point in range(6))
     assert table.evidence.document["regime"]["label"] in ("fits_well", "fits_poorly", "unclear")
     assert len(table.evidence.scratch_val) == 2
+    assert not (tmp_path / "table" / "work" / "ray").exists()  # Ray's copies are cleaned up
