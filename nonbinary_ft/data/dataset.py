@@ -91,7 +91,10 @@ def load_rgb(item: Path | Image.Image) -> Image.Image:
         return to_rgb(item)
     try:
         with Image.open(item) as image:
-            return to_rgb(image)
+            rgb = to_rgb(image)
+            # An RGB file comes back as the opened image itself: read it in before the file
+            # closes, or a DataLoader worker meets a closed file later.
+            return rgb if rgb is not image else image.copy()
     except (OSError, UnidentifiedImageError) as err:
         raise DataError(
             f"Cannot read image {item}: {err}. Replace or delete the file and restart."

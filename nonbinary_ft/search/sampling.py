@@ -304,6 +304,17 @@ class ConstrainedSpace:
         raise TypeError(f"cannot sample {type(distribution).__name__}")  # pragma: no cover
 
 
+def _check_grid_size(where: SpaceSource, space: SearchSpace) -> None:
+    """Refuse a grid too large to enumerate, with its size."""
+    if space.grid_size() > MAX_GRID_POINTS:
+        raise ConfigError(
+            where.field("").removesuffix("."),
+            f"grids of at most {MAX_GRID_POINTS:,} combinations (each one is a trial)",
+            f"{space.grid_size():,} combinations",
+            source=where.source,
+        )
+
+
 def grid_points(
     spaces: Iterable[tuple[SpaceSource, SearchSpace]], num_layers: int, base: TrialSettings
 ) -> tuple[list[dict[str, Any]], int]:
@@ -325,13 +336,7 @@ def grid_points(
     seen: set[tuple] = set()
     dropped = 0
     for where, space in spaces:
-        if space.grid_size() > MAX_GRID_POINTS:
-            raise ConfigError(
-                where.field("").removesuffix("."),
-                f"grids of at most {MAX_GRID_POINTS:,} combinations (each one is a trial)",
-                f"{space.grid_size():,} combinations",
-                source=where.source,
-            )
+        _check_grid_size(where, space)
         names, axes = [], []
         for name, distribution in space.parameters.items():
             if isinstance(distribution, Grid):
