@@ -79,6 +79,8 @@ class DecisionKind(_Words):
     """A running trial the policy stopped."""
     EARLY_STOPPED = "early_stopped"
     """A running trial the scheduler stopped."""
+    WARM_START = "warm_start"
+    """Settings evaluated first because a past sweep with near evidence won with them."""
 
     @property
     def trial_status(self) -> TrialStatus | None:

@@ -33,7 +33,6 @@ from nonbinary_ft.vocabulary import RegimeLabel
 __all__ = ["RegimeLabel", "Evidence", "Regime", "decide_regime", "fisher_vote"]
 
 
-
 @dataclass(frozen=True)
 class Evidence:
     """What the regime is decided on; every field may still be unknown (``None``).

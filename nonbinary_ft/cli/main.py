@@ -15,6 +15,7 @@ from rich.table import Table
 
 from nonbinary_ft.cli.bench import bench_app
 from nonbinary_ft.cli.common import JsonFlag, Verbose, err, handle_errors, out, print_json
+from nonbinary_ft.cli.history import history_app
 
 app = typer.Typer(
     name="nbft",
@@ -23,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
 @app.command()
 @handle_errors
 def layers(
@@ -264,6 +267,7 @@ def report(
 
 
 app.add_typer(bench_app)
+app.add_typer(history_app)
 
 k8s_app = typer.Typer(
     name="k8s", help="Kubernetes: the KubeRay and MLflow manifests (k8s/).", no_args_is_help=True

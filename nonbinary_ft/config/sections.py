@@ -192,6 +192,7 @@ class TrainConfig(FrozenModel):
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
             raise invalid("", "'auto', 'cpu', 'cuda', 'cuda:N' (N a GPU index) or 'mps'", device)
         return device
+
     test_every_epoch: bool = Field(
         False,
         description="Also evaluate the test split after every epoch, not only after the last "

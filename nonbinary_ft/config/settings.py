@@ -26,6 +26,7 @@ __all__ = [
     "layer_limits",
     "canonical_settings",
     "same_settings",
+    "is_binary",
     "TrialSettings",
 ]
 
@@ -58,6 +59,18 @@ def canonical_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     if not known.get("l2sp_layers"):
         known["l2sp_layers"], known["alpha"] = 0, None
     return {name: (float(v) if isinstance(v, float) else v) for name, v in known.items()}
+
+
+def is_binary(settings: Mapping[str, Any]) -> bool:
+    """Whether settings are binary fine-tuning: head-only re-initialisation, one learning
+    rate (no lower-layer or new-layer rate of their own) and plain L2 (no L2-SP layers)."""
+    lr_new = settings.get("lr_new")
+    return (
+        settings.get("reinit_layers", 1) == 1
+        and not settings.get("low_layers")
+        and settings.get("l2sp_layers", 0) == 0
+        and (lr_new is None or lr_new == settings.get("lr_high"))
+    )
 
 
 def same_settings(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:

@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from nonbinary_ft.config.base import FrozenModel, NonNegativeFloat, PositiveFloat, invalid
+from nonbinary_ft.config.base import (
+    AbsolutePath,
+    FrozenModel,
+    NonNegativeFloat,
+    PositiveFloat,
+    invalid,
+)
 from nonbinary_ft.config.space import parse_space
 from nonbinary_ft.errors import ConfigError
 
@@ -29,22 +35,52 @@ __all__ = [
 class SearchConfig(FrozenModel):
     """How the sweep picks the next trial's settings."""
 
-    algorithm: Literal["tpe", "random", "grid"] = Field(
-        "tpe",
-        description="'tpe' (Optuna's TPE), 'random' (Optuna's random sampler), or 'grid' "
-        "(every point of the space's grids, as in the paper's figures).",
+    algorithm: Literal["nbft", "tpe", "random", "grid"] = Field(
+        "nbft",
+        description="'nbft' (the past sweeps nearest in stage 1's evidence lend their "
+        "winners as the first trials, then TPE), 'tpe' (Optuna's TPE), 'random' (Optuna's "
+        "random sampler), or 'grid' (every point of the space's grids, as in the paper).",
     )
-    seed: int = Field(0, description="Seed of the sampler (tpe, random).")
+    seed: int = Field(0, description="Seed of the sampler (nbft, tpe, random).")
     n_startup_trials: int = Field(
         5, ge=1, description="TPE: random trials before its model takes over."
+    )
+    warm_start: int = Field(
+        12,
+        ge=0,
+        description="nbft: settings of past sweeps evaluated first (the two nearest "
+        "sweeps' best, in turns).",
+    )
+    history_uri: str | None = Field(
+        None,
+        description="nbft: the MLflow tracking URI whose finished sweeps are the history "
+        "(default: the sweep's own, sweep.mlflow.tracking_uri).",
+    )
+    history_tables: tuple[AbsolutePath, ...] = Field(
+        (),
+        description="nbft: replay-table folders (nbft history --export, or the replay "
+        "benchmark's tables) added to the history.",
     )
 
 
 class SchedulerConfig(FrozenModel):
     """Early stopping of unpromising trials."""
 
-    kind: Literal["asha", "none"] = Field(
-        "asha", description="'asha' (asynchronous successive halving) or 'none' (run all epochs)."
+    kind: Literal["auto", "rush", "asha", "none"] = Field(
+        "auto",
+        description="'rush' (stop a trial far below the best completed trial's curve, once), "
+        "'asha' (asynchronous successive halving), 'none' (run all epochs); 'auto': rush "
+        "with search 'nbft', else asha.",
+    )
+    rush_rung: float = Field(
+        1 / 3, gt=0, lt=1, description="rush: where trials are judged, as a share of the epochs."
+    )
+    rush_margin: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="rush: the validation accuracy a trial may lag the best completed "
+        "trial by, at the same epoch.",
     )
     grace_period: int = Field(
         1, ge=1, description="ASHA: epochs every trial runs before it can be stopped."
@@ -175,6 +211,14 @@ class SweepConfig(FrozenModel):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Ray storage.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="MLflow tracking.")
     final: FinalConfig = Field(default_factory=FinalConfig, description="Final seeded re-runs.")
+
+    @property
+    def scheduler_kind(self) -> str:
+        """The scheduler that runs: ``scheduler.kind``, with 'auto' as rush for search
+        'nbft' and asha otherwise."""
+        if self.scheduler.kind == "auto":
+            return "rush" if self.search.algorithm == "nbft" else "asha"
+        return self.scheduler.kind
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfig:

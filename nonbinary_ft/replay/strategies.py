@@ -9,7 +9,12 @@
 ``one_epoch_topk`` every point one epoch, then the best :data:`TOP_K` to the end
 ``evidence_veto``  TPE + ASHA + stage 1's regime policy (table 7 as a reversible veto,
                    acting once the analysis, from-scratch run included, is in)
+``nbft``           ``nbft sweep``'s default: once the cheap evidence is in, the nearest
+                   past sweeps' winners first, then TPE; RUSH stops (no veto)
 =================  ==============================================================
+
+Past sweeps are the other tasks' tables (``history``): in a leave-one-task-out replay the
+task itself is never among them.
 
 Samplers draw from the grid's values (a ``choice`` per setting), so every suggestion is a
 point of the table. Compute is what the table recorded; strategies that use the evidence
@@ -30,9 +35,10 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from nonbinary_ft.config import ExperimentConfig, SweepConfig, validate_model
 from nonbinary_ft.config.space import Choice, Fixed, SearchSpace
 from nonbinary_ft.replay.simulate import Setup
-from nonbinary_ft.replay.table import TableError, TaskTable
+from nonbinary_ft.replay.table import TableError, TaskEvidence, TaskTable
 from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.search.regime_policy import RegimePolicy
+from nonbinary_ft.search.warm_start import PastSweep
 from nonbinary_ft.tuning.scheduler import create_scheduler
 from nonbinary_ft.tuning.searcher import GridSearcher, create_searcher
 from nonbinary_ft.tuning.session import close_session, open_session
@@ -54,6 +60,7 @@ STRATEGIES = (
     "tpe_asha",
     "one_epoch_topk",
     "evidence_veto",
+    "nbft",
 )
 
 
@@ -135,36 +142,50 @@ def _sweep(algorithm: str, scheduler: str, seed: int) -> SweepConfig:
     )
 
 
-def _sampled(task: ReplayTask, algorithm: str, scheduler: str, seed: int, key: str) -> Setup:
+def _sampled(
+    task: ReplayTask,
+    algorithm: str,
+    scheduler: str,
+    seed: int,
+    key: str,
+    history: Sequence[PastSweep] = (),
+) -> Setup:
     sweep = _sweep(algorithm, scheduler, seed)
     log = DecisionLog(None, task.table.epochs)
     table = task.table
     searcher = create_searcher(
-        sweep, key, log, space=task.space, num_layers=table.num_layers, base=task.config.settings
-    )
+        sweep, key, log, space=task.space, num_layers=table.num_layers,
+        base=task.config.settings, history=history,
+    )  # fmt: skip
     return Setup(searcher, create_scheduler(sweep, table.epochs, key, log))
 
 
-def _grid(task: ReplayTask, seed: int, key: str) -> Setup:
+def _evidence_of(task: ReplayTask) -> TaskEvidence:
+    evidence = task.table.evidence
+    if evidence is None:
+        raise TableError(f"task {task.table.task}: the table holds no stage-1 evidence")
+    return evidence
+
+
+def _grid(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
     return Setup(GridSearcher(list(task.table.points)), FIFOScheduler())
 
 
-def _one_epoch_topk(task: ReplayTask, seed: int, key: str) -> Setup:
+def _one_epoch_topk(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
     points = list(task.table.points)
     random.Random(seed).shuffle(points)
     return Setup(GridSearcher(points), OneEpochTopK(len(points), TOP_K))
 
 
-def _evidence_veto(task: ReplayTask, seed: int, key: str) -> Setup:
-    evidence = task.table.evidence
-    if evidence is None:
-        raise TableError(f"task {task.table.task}: the table holds no stage-1 evidence")
+def _evidence_veto(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
+    evidence = _evidence_of(task)
     analysis = task.config.analysis
     policy = RegimePolicy(
         None,
         analysis.prune_on_provisional,
         analysis.prune_min_rows,
         task.config.sweep.protect_top_fraction,
+        veto=True,
     )
     open_session(key, policy=policy)
     setup = _sampled(task, "tpe", "asha", seed, key)
@@ -173,14 +194,34 @@ def _evidence_veto(task: ReplayTask, seed: int, key: str) -> Setup:
     return setup
 
 
-_FACTORIES: dict[str, Callable[[ReplayTask, int, str], Setup]] = {
+def _nbft(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
+    """As ``nbft sweep``: waits for the cheap evidence (features, probe, scores), no veto."""
+    evidence = _evidence_of(task)
+    policy = RegimePolicy(None, veto=False, pending=True)
+    open_session(key, policy=policy)
+    past = [table.as_past_sweep() for table in history if table.evidence is not None]
+    setup = _sampled(task, "nbft", "auto", seed, key, past)
+    setup.evidence_s = evidence.cheap_s
+    setup.on_evidence = lambda: policy.update(evidence.document)
+    return setup
+
+
+def _plain(algorithm: str, scheduler: str) -> Callable[..., Setup]:
+    def factory(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
+        return _sampled(task, algorithm, scheduler, seed, key)
+
+    return factory
+
+
+_FACTORIES: dict[str, Callable[[ReplayTask, int, str, Sequence[TaskTable]], Setup]] = {
     "grid": _grid,
-    "random": lambda task, seed, key: _sampled(task, "random", "none", seed, key),
-    "tpe": lambda task, seed, key: _sampled(task, "tpe", "none", seed, key),
-    "random_asha": lambda task, seed, key: _sampled(task, "random", "asha", seed, key),
-    "tpe_asha": lambda task, seed, key: _sampled(task, "tpe", "asha", seed, key),
+    "random": _plain("random", "none"),
+    "tpe": _plain("tpe", "none"),
+    "random_asha": _plain("random", "asha"),
+    "tpe_asha": _plain("tpe", "asha"),
     "one_epoch_topk": _one_epoch_topk,
     "evidence_veto": _evidence_veto,
+    "nbft": _nbft,
 }
 
 
@@ -200,6 +241,6 @@ def make_setup(name: str, task: ReplayTask, seed: int, history: Sequence[TaskTab
     if name not in _FACTORIES:
         raise TableError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
     key = f"replay://{task.table.task}/{name}/{seed}"
-    setup = _FACTORIES[name](task, seed, key)
+    setup = _FACTORIES[name](task, seed, key, history)
     setup.cleanup = lambda: close_session(key)
     return setup

@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from nonbinary_ft.config.settings import SETTING_NAMES, canonical_settings
 from nonbinary_ft.errors import NbftError
 from nonbinary_ft.results.schema import EpochRecord
+from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep
 
 __all__ = [
     "TABLE_FORMAT",
@@ -152,6 +153,25 @@ class TaskTable:
     def best_val(self) -> float:
         """The table's best validation accuracy at the full budget."""
         return float(np.nanmax(self.final_val))
+
+    def as_past_sweep(self) -> PastSweep:
+        """The table as a past sweep of the history: its cheap evidence, its completed points
+        ranked by final validation accuracy.
+
+        Raises:
+            TableError: the table has no usable evidence.
+        """
+        document = self.evidence.document if self.evidence is not None else None
+        vector = EvidenceVector.from_document(document)
+        if vector is None:
+            raise TableError(f"task {self.task}: no fixed-feature accuracy and Fisher score")
+        final = self.final_val
+        order = [int(i) for i in np.argsort(-np.nan_to_num(final, nan=-np.inf), kind="stable")]
+        ranked = tuple(
+            (dict(self.points[i]), float(final[i])) for i in order if np.isfinite(final[i])
+        )
+        regime = str(((document or {}).get("regime") or {}).get("label", "unknown"))
+        return PastSweep(self.task, vector, ranked, source=f"table {self.task}", regime=regime)
 
     @property
     def grid_compute_s(self) -> float:

@@ -3,8 +3,9 @@
 The recommended settings are, in order of preference: the final entry labelled ``"best"``
 (re-run with several seeds on the test split), else the completed trial with the best
 validation accuracy, else the analysis's recommendation. The gain is measured against the
-binary default (head-only re-init, one LR, plain L2) run in the same sweep, never against a
-number from elsewhere.
+binary baseline (head-only re-init, one LR, plain L2: the search's best such setting, or one
+tuned by its own learning-rate search) run in the same sweep, never against a number from
+elsewhere; the report names which.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from nonbinary_ft.config.settings import is_binary
 from nonbinary_ft.reporting import text
 from nonbinary_ft.results import (
     BEST_LABEL,
@@ -27,7 +29,6 @@ from nonbinary_ft.results import (
 
 __all__ = [
     "Verdict",
-    "is_binary_default",
     "default_entry",
     "best_entry",
     "recommended_config_yaml",
@@ -51,7 +52,7 @@ class Verdict:
         settings_yaml: the ``settings:`` block to paste into a sweep file.
         config_yaml: a whole ready-to-run sweep file (``recommended.yaml``).
         mean, std, ensemble: test accuracy of the recommended settings over the seeds.
-        default_mean, gain: the binary default's mean test accuracy, and ``mean - default``.
+        default_mean, gain: the binary baseline's mean test accuracy, and ``mean - default``.
         table7: how the settings compare with what the paper's table 7 predicts.
         notes: what is missing and what was used instead.
     """
@@ -75,23 +76,12 @@ class Verdict:
     notes: tuple[str, ...]
 
 
-def is_binary_default(settings: Mapping[str, Any]) -> bool:
-    """True for head-only re-init, a single LR and plain L2 (the paper's default settings)."""
-    lr_new = settings.get("lr_new")
-    return (
-        settings.get("reinit_layers", 1) == 1
-        and not settings.get("low_layers")
-        and settings.get("l2sp_layers", 0) == 0
-        and (lr_new is None or lr_new == settings.get("lr_high"))
-    )
-
-
 def default_entry(final: Sequence[FinalEntry]) -> FinalEntry | None:
-    """The binary default's final entry: by label, else the one with default settings."""
+    """The binary baseline's final entry: by label, else the one with binary settings."""
     for entry in final:
         if entry.label == BINARY_DEFAULT_LABEL:
             return entry
-    return next((entry for entry in final if is_binary_default(entry.settings)), None)
+    return next((entry for entry in final if is_binary(entry.settings)), None)
 
 
 def best_entry(final: Sequence[FinalEntry]) -> FinalEntry | None:
@@ -191,16 +181,17 @@ def _failed_seeds(entry: FinalEntry) -> list[str]:
 def _gain(best: FinalEntry | None, final: Sequence[FinalEntry]) -> tuple[float | None, str, Any]:
     default = default_entry(final)
     if default is None:
-        return None, "no gain computed: the binary default was not measured in this sweep", None
+        return None, "no gain computed: the binary baseline was not measured in this sweep", None
     if default.mean is None:
-        return None, "no gain computed: every run of the binary default failed", default
+        return None, "no gain computed: every run of the binary baseline failed", default
     if best is None or best.mean is None:
         return None, "no gain computed: the best settings have no test accuracy", default
     gain = best.mean - default.mean
+    basis = f"; the baseline is {default.basis}" if default.basis else ""
     return (
         gain,
-        f"{text.points(gain)} over the binary default ({text.percent(default.mean)} ± "
-        f"{100 * (default.std or 0.0):.2f}, same sweep, same seeds)",
+        f"{text.points(gain)} over the binary baseline ({text.percent(default.mean)} ± "
+        f"{100 * (default.std or 0.0):.2f}, same sweep, same seeds{basis})",
         default,
     )
 

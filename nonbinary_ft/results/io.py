@@ -11,8 +11,9 @@ A sweep writes, and ``nbft report`` reads, these files:
 - ``trials.json``: the search trials, a list of :class:`TrialResult` with each epoch's
   :class:`EpochRecord` in ``history``.
 - ``pruning.json``: a list of :class:`PruningDecision`.
-- ``final.json``: a list of :class:`FinalEntry`; the sweep file's own settings are the entry
-  labelled ``"binary default"``.
+- ``final.json``: a list of :class:`FinalEntry`; the binary baseline is the entry labelled
+  ``"binary baseline"`` (``"binary default"`` in files of earlier versions), its ``basis``
+  saying how it was chosen.
 - ``environment.json``: :class:`EnvironmentInfo`.
 
 Any file but the sweep's identity may be absent, unreadable, or hold ``{"missing": "<why>"}``:
@@ -32,6 +33,7 @@ from typing import Any
 from nonbinary_ft.config.settings import SETTING_NAMES
 from nonbinary_ft.errors import NbftError
 from nonbinary_ft.results.schema import (
+    BINARY_DEFAULT_LABEL,
     AnalysisResults,
     EnvironmentInfo,
     EpochRecord,
@@ -184,9 +186,11 @@ def _final(raw: Mapping[str, Any]) -> FinalEntry:
     # Recompute what the writer left out, from the seeds that succeeded.
     mean, std = mean_std([value for value in accuracies if value is not None])
     written_mean, written_std = finite(raw.get("mean")), finite(raw.get("std"))
+    label = str(raw.get("label") or "unlabelled")
     return FinalEntry(
         settings=_settings(raw.get("settings") or {}),
-        label=str(raw.get("label") or "unlabelled"),
+        # Earlier versions re-ran the sweep file's own settings under this label.
+        label={"binary default": BINARY_DEFAULT_LABEL}.get(label, label),
         seeds=tuple(int(seed) for seed in raw.get("seeds") or ()),
         test_accuracies=accuracies,
         errors=errors,
@@ -196,6 +200,7 @@ def _final(raw: Mapping[str, Any]) -> FinalEntry:
         ensemble_reason=raw.get("ensemble_reason"),
         rank=_int_or_none(raw.get("rank")),
         search_val_accuracy=finite(raw.get("search_val_accuracy")),
+        basis=raw.get("basis") if isinstance(raw.get("basis"), str) else None,
     )
 
 

@@ -34,7 +34,7 @@ __all__ = [
     "SweepResults",
 ]
 
-BINARY_DEFAULT_LABEL = "binary default"
+BINARY_DEFAULT_LABEL = "binary baseline"
 BEST_LABEL = "best"
 
 
@@ -299,6 +299,13 @@ class TrialResult:
         """Epochs it trained."""
         return self.history[-1].epoch if self.history else 0
 
+    @property
+    def final_val_accuracy(self) -> float | None:
+        """The validation accuracy it ended with: ``val_accuracy``, else its last epoch's."""
+        if self.val_accuracy is not None:
+            return self.val_accuracy
+        return self.history[-1].val_accuracy if self.history else None
+
 
 @dataclass(frozen=True)
 class PruningDecision:
@@ -342,6 +349,9 @@ class FinalEntry:
     ensemble_reason: str | None = None
     rank: int | None = None
     search_val_accuracy: float | None = None
+    basis: str | None = None
+    """For the binary baseline: how it was chosen (the search's best binary point, or its
+    own learning-rate search), in words."""
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,14 @@ class PruningPolicy(ABC):
         """
         return None
 
+    def evidence(self) -> Mapping[str, Any] | None:
+        """The latest analysis document (cheap evidence or final), or None (default: none)."""
+        return None
+
+    def evidence_pending(self) -> bool:
+        """Whether cheap evidence is still to come (a warm start waits for it; default: no)."""
+        return False
+
 
 class DecisionLog:
     """A sweep's decisions, in order: in memory, and appended to ``path`` as JSON lines.
@@ -125,10 +133,15 @@ class DecisionLog:
         settings: Mapping[str, Any],
         trial_id: str | None = None,
         epoch: int | None = None,
+        saves: bool = True,
     ) -> PruningDecision:
-        """Log a decision; returns it. Thread-safe (Ray calls hooks from its controller)."""
+        """Log a decision; returns it. Thread-safe (Ray calls hooks from its controller).
+
+        ``saves=False`` for a decision that starts work rather than saving it (a warm start).
+        """
         # A sample never started saves every epoch; a stopped trial the epochs it had left.
         saved = self.epochs if epoch is None else max(self.epochs - epoch, 0)
+        saved = saved if saves else 0
         decision = PruningDecision(
             kind=kind,
             reason=reason,

@@ -40,6 +40,9 @@ class RegimePolicy(PruningPolicy):
         prune_on_provisional: also prune on a provisional (Fisher-only) regime.
         min_rows: rows a setting must go against to be ruled out (1 to 3).
         protect_top_fraction: the share of best trials whose row answers stay open.
+        veto: rule settings out at all; False keeps the evidence for the warm start and the
+            report only (the replay found the veto cost more than it saved).
+        pending: whether evidence is still to come (set by whoever feeds :meth:`update`).
     """
 
     def __init__(
@@ -48,8 +51,12 @@ class RegimePolicy(PruningPolicy):
         prune_on_provisional: bool = False,
         min_rows: int = 2,
         protect_top_fraction: float = 0.0,
+        veto: bool = True,
+        pending: bool = False,
     ) -> None:
         self.prune_on_provisional = prune_on_provisional
+        self.veto = veto
+        self.pending = pending
         self.min_rows = min_rows
         self.protect_top_fraction = protect_top_fraction
         self._recommended: TrialSettings | None = None
@@ -82,10 +89,18 @@ class RegimePolicy(PruningPolicy):
         """The analysis document the policy currently acts on."""
         return self._document
 
+    def evidence(self) -> Mapping[str, Any] | None:
+        """The analysis document (see :meth:`PruningPolicy.evidence`)."""
+        return self._document
+
+    def evidence_pending(self) -> bool:
+        """Whether evidence is still to come and none is in yet."""
+        return self.pending and self._document is None
+
     @property
     def active(self) -> bool:
         """Whether the current evidence rules anything out."""
-        return self._recommended is not None
+        return self.veto and self._recommended is not None
 
     def observe(
         self, trial_id: str, settings: Mapping[str, Any], metrics: Mapping[str, Any]
@@ -108,7 +123,7 @@ class RegimePolicy(PruningPolicy):
 
     def rules_out(self, settings: Mapping[str, Any]) -> str | None:
         """The table-7 rows the settings go against, with the evidence, or None."""
-        if self._recommended is None:
+        if not self.veto or self._recommended is None:
             return None
         trial = TrialSettings.model_validate(dict(settings))
         against = rows_against(self._recommended, trial)

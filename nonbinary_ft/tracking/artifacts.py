@@ -28,6 +28,7 @@ __all__ = [
     "log_results",
     "log_files",
     "find_parent_run",
+    "tracking_client",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def _no_progress_bar() -> Iterator[None]:
             os.environ[name] = before
 
 
-def _client(tracking_uri: str) -> MlflowClient:
+def tracking_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client of ``tracking_uri``; ResultsError (one line) when it cannot open."""
     # Imported here, not at the top: importing mlflow takes seconds, and a report on a run
     # folder with no tracking URI never needs it.
     from mlflow.exceptions import MlflowException
@@ -85,7 +87,7 @@ def load_from_mlflow(run_id: str, tracking_uri: str, workdir: str | Path) -> Swe
     """
     from mlflow.exceptions import MlflowException
 
-    client = _client(tracking_uri)
+    client = tracking_client(tracking_uri)
     try:
         client.get_run(run_id)
     except MlflowException as error:
@@ -117,7 +119,7 @@ def log_files(run_id: str, tracking_uri: str, files: Iterable[Path], artifact_pa
         ResultsError: the store cannot be opened.
         mlflow.exceptions.MlflowException: the run or its artifact store cannot be written.
     """
-    client = _client(tracking_uri)
+    client = tracking_client(tracking_uri)
     for path in files:
         client.log_artifact(run_id, str(path), artifact_path)
 
@@ -137,7 +139,7 @@ def find_parent_run(tracking_uri: str, experiment: str, name: str) -> str | None
 
     Used when a run folder does not record its parent run id (older sweeps).
     """
-    client = _client(tracking_uri)
+    client = tracking_client(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None

@@ -140,7 +140,7 @@ class SweepTracker:
         if summary.get("best_val_accuracy") is not None:
             metrics.append(Metric("best_val_accuracy", summary["best_val_accuracy"], now, 0))
         for final in summary.get("finals", []):
-            # Rank 0 is the binary default, re-run beside the top settings as the baseline.
+            # Rank 0 is the binary baseline, re-run beside the top settings.
             prefix = {0: "final.binary_default", 1: "final"}.get(
                 final["rank"], f"final.rank{final['rank']}"
             )

@@ -89,8 +89,9 @@ class AnalysisPolicy(RegimePolicy):
 
     Every call checks (at most every ``poll_s`` seconds, with a zero timeout) whether the
     actor's run has finished; then it adopts the final document and gives the actor's
-    resources back. Until then nothing is ruled out: the provisional evidence does not prune
-    by default, and waiting on the final answer alone keeps the driver free of remote calls.
+    resources back. Before that, an outstanding ``status`` call (the actor answers it while
+    it runs) brings the cheap evidence in, which the warm start waits for; it does not prune
+    unless ``prune_on_provisional`` is set.
 
     Args:
         actor: the actor handle (killed once its answer is in).
@@ -107,15 +108,19 @@ class AnalysisPolicy(RegimePolicy):
         prune_on_provisional: bool = False,
         min_rows: int = 2,
         protect_top_fraction: float = 0.0,
+        veto: bool = True,
         poll_s: float = 1.0,
     ):
-        super().__init__(None, prune_on_provisional, min_rows, protect_top_fraction)
+        super().__init__(
+            None, prune_on_provisional, min_rows, protect_top_fraction, veto, pending=True
+        )
         self.actor = actor
         self.run_ref = run_ref
         self.poll_s = poll_s
         self.done = False
         self.error: str | None = None
         self._last_poll = 0.0
+        self._status_ref: Any = None
 
     def refresh(self, wait_s: float = 0.0) -> None:
         """Adopt the actor's answer if it is in (waits at most ``wait_s`` seconds)."""
@@ -125,8 +130,10 @@ class AnalysisPolicy(RegimePolicy):
         self._last_poll = now
         ready, _ = ray.wait([self.run_ref], timeout=wait_s)
         if not ready:
+            self._poll_cheap_evidence()
             return
         self.done = True
+        self.pending = False
         try:
             self.update(ray.get(self.run_ref))
         except Exception as error:  # a dead actor: the sweep goes on unpruned
@@ -140,6 +147,27 @@ class AnalysisPolicy(RegimePolicy):
             regime.get("rule"),
             "on" if self.active else "off",
         )
+
+    def _poll_cheap_evidence(self) -> None:
+        """Adopt the actor's first (cheap) document once its ``status`` answer is in."""
+        if self._document is not None:
+            return
+        if self._status_ref is None:
+            self._status_ref = self.actor.status.remote()
+            return
+        ready, _ = ray.wait([self._status_ref], timeout=0)
+        if not ready:
+            return
+        status, self._status_ref = ray.get(ready[0]), None
+        if status.get("document") is not None:
+            self.update(status["document"])
+        elif status.get("done"):
+            self.pending = False  # it failed before any evidence: nothing to wait for
+
+    def evidence_pending(self) -> bool:
+        """Whether the cheap evidence is still to come (polls the actor)."""
+        self.refresh()
+        return super().evidence_pending()
 
     def rules_out(self, settings: Mapping[str, Any]) -> str | None:
         """As :class:`RegimePolicy`, once the actor's evidence is in."""
@@ -164,7 +192,8 @@ def start_analysis_actor(
 
     The actor runs on its own resources (one trial's share) for the whole analysis.
     """
-    remote = ray.remote(AnalysisRunner).options(num_cpus=cpus, num_gpus=gpus)
+    # Two calls at once: ``status`` answers while ``run`` works (the runner holds a lock).
+    remote = ray.remote(AnalysisRunner).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=2)
     actor = remote.remote(config, str(workdir))
     return actor, actor.run.remote()
 
@@ -186,4 +215,5 @@ def start_analysis(config: ExperimentConfig, workdir: Path) -> AnalysisPolicy | 
         config.analysis.prune_on_provisional,
         config.analysis.prune_min_rows,
         config.sweep.protect_top_fraction,
+        veto=config.analysis.veto,
     )

@@ -29,11 +29,13 @@ from ray.tune.schedulers import FIFOScheduler
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.results import FinalEntry, PruningDecision, SweepResults, TrialResult, jsonable
 from nonbinary_ft.search.policy import DecisionLog, PruningPolicy
+from nonbinary_ft.search.warm_start import PastSweep
 from nonbinary_ft.tracking import SweepTracker
+from nonbinary_ft.tracking.history import history_tags, read_history, read_tables
 from nonbinary_ft.tuning.actor import start_analysis
 from nonbinary_ft.tuning.collect import final_probabilities, trial_results
 from nonbinary_ft.tuning.final import (
-    binary_default_point,
+    binary_baseline,
     final_entries,
     final_points,
     ranked,
@@ -137,6 +139,17 @@ def _open_tracker(
     return tracker
 
 
+def _history(config: ExperimentConfig, plan: SweepPlan, parent_run_id: str) -> list[PastSweep]:
+    """The past sweeps a search 'nbft' starts from: the tracking store's, then the tables."""
+    search = config.sweep.search
+    if search.algorithm != "nbft" or search.warm_start == 0:
+        return []
+    history = read_history(search.history_uri or plan.tracking_uri, exclude_run=parent_run_id)
+    history += read_tables(search.history_tables)
+    logger.info("history: %d past sweeps", len(history))
+    return history
+
+
 def _search(
     runner: StageRunner, plan: SweepPlan, config: ExperimentConfig, resume: bool, options: Any
 ) -> list[TrialResult]:
@@ -151,6 +164,7 @@ def _search(
             grid=plan.grid,
             num_layers=plan.num_layers,
             base=config.settings,
+            history=_history(config, plan, runner.parent_run_id),
         )
         scheduler = create_scheduler(
             config.sweep, config.train.epochs, plan.sweep_key, runner.decisions
@@ -166,10 +180,10 @@ def _final(
     resume: bool,
     options: TrainableOptions,
 ) -> tuple[list[FinalEntry], list[TrialResult]]:
-    """Stage 3: the top settings and the sweep file's own, with every seed, on the test split."""
+    """Stage 3: the top settings and the binary baseline, with every seed, on the test split."""
     final = config.sweep.final
-    default = binary_default_point(config)
-    points = final_points(search, final.top_n, final.seeds, default)
+    baseline = binary_baseline(search, config)
+    points = final_points(search, final.top_n, final.seeds, baseline.candidates)
     if not points:
         if final.top_n > 0:
             logger.warning("no search trial completed: no final runs")
@@ -179,7 +193,7 @@ def _final(
         Stage.FINAL, GridSearcher(points), FIFOScheduler(), len(points), resume, final_options
     )
     trials = trial_results(grid, Stage.FINAL, runner.decisions.origin)
-    entries = final_entries(trials, search, final_probabilities(grid), default, final.seeds)
+    entries = final_entries(trials, search, final_probabilities(grid), baseline, final.seeds)
     return entries, trials
 
 
@@ -213,6 +227,9 @@ def _publish(
         parent_run_id, results, tuple(final_trials),
     )  # fmt: skip
     tracker.log_summary(run.to_dict())
+    tags = history_tags(results, config.model.name)
+    if tags:  # what a later sweep with search 'nbft' starts from
+        tracker.set_tags(parent_run_id, tags)
     published = publish_results(plan.storage.local_dir, results, plan.tracking_uri, parent_run_id)
     return dataclasses.replace(run, published=published)
 

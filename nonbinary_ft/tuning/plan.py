@@ -213,7 +213,7 @@ def estimate_cost(config: ExperimentConfig, num_trials: int) -> CostEstimate:
     """Estimate the trial-hours and GPU-hours of a sweep (formula: the module docstring)."""
     sweep: SweepConfig = config.sweep
     epochs = config.train.epochs
-    if sweep.scheduler.kind == "asha":
+    if sweep.scheduler_kind == "asha":
         per_trial = asha_expected_epochs(
             epochs, sweep.scheduler.grace_period, sweep.scheduler.reduction_factor
         )
@@ -239,9 +239,7 @@ def _default_tracking_uri(storage: StorageLocation) -> str:
     return f"sqlite:///{storage.local_dir / 'mlflow.db'}"
 
 
-def _refuse_grids(
-    sources: list[SpaceSource], capped: list[SearchSpace], algorithm: str
-) -> None:
+def _refuse_grids(sources: list[SpaceSource], capped: list[SearchSpace], algorithm: str) -> None:
     """Only search 'grid' runs grids: a grid elsewhere is an error naming the parameter."""
     for item, space in zip(sources, capped, strict=True):
         for name, distribution in space.parameters.items():
@@ -257,7 +255,7 @@ def _refuse_grids(
 
 def _check_grace_period(config: ExperimentConfig, source: str | None) -> None:
     scheduler = config.sweep.scheduler
-    if scheduler.kind == "asha" and scheduler.grace_period > config.train.epochs:
+    if config.sweep.scheduler_kind == "asha" and scheduler.grace_period > config.train.epochs:
         raise ConfigError(
             "sweep.scheduler.grace_period",
             f"at most train.epochs ({config.train.epochs})",
@@ -307,7 +305,7 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
     notes = []
     if dropped:
         notes.append(f"{dropped} grid points dropped (invalid for L={num_layers}, or repeated)")
-    if sweep.scheduler.kind == "asha":
+    if sweep.scheduler_kind == "asha":
         notes.append("ASHA stops trials early: the search estimate is an expectation")
     return SweepPlan(
         name=config.name,

@@ -1,4 +1,4 @@
-"""The sweep's scheduler on Ray Tune: ASHA (or none) behind the pruning hook.
+"""The sweep's scheduler on Ray Tune: RUSH, ASHA (or none) behind the pruning hook.
 
 :class:`PruningScheduler` feeds every result to the evidence policy through a
 :class:`~nonbinary_ft.search.policy.TrialJudge`, asks the wrapped scheduler first, and stops
@@ -18,10 +18,46 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from nonbinary_ft.config.sweep import SweepConfig
 from nonbinary_ft.search.policy import DecisionLog, TrialJudge, settings_of
+from nonbinary_ft.search.rush import RushRule
 from nonbinary_ft.tuning.searcher import METRIC, MODE
 from nonbinary_ft.tuning.session import session_of
 
-__all__ = ["PruningScheduler", "create_scheduler"]
+__all__ = ["PruningScheduler", "RushScheduler", "create_scheduler"]
+
+
+class RushScheduler(FIFOScheduler):
+    """Stops a trial once, at its rung, when it is far below the incumbent's curve.
+
+    The rule is :class:`~nonbinary_ft.search.rush.RushRule`; trials run first come, first
+    served, as with no scheduler.
+    """
+
+    def __init__(self, rule: RushRule, metric: str = METRIC) -> None:
+        super().__init__()
+        self.rule = rule
+        self._metric = metric
+        self.reasons: dict[str, str] = {}
+
+    @property
+    def metric(self) -> str:
+        """The metric judged."""
+        return self._metric
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        """STOP when the rule says so (the reason is kept for the decision log)."""
+        reason = self.rule.observe(trial.trial_id, int(result["epoch"]), result[self._metric])
+        if reason is None:
+            return TrialScheduler.CONTINUE
+        self.reasons[trial.trial_id] = reason
+        return TrialScheduler.STOP
+
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
+        """A completed trial may become the incumbent."""
+        if result and self._metric in result and "epoch" in result:
+            completed = result.get("status") == "completed"
+            self.rule.complete(
+                trial.trial_id, int(result["epoch"]), result[self._metric], completed
+            )
 
 
 class PruningScheduler(TrialScheduler):
@@ -73,12 +109,16 @@ class PruningScheduler(TrialScheduler):
         finished = bool(result.get("done")) or result.get("status") != "running"
         if decision == TrialScheduler.STOP and not finished:
             epoch = result.get(self.time_attr)
+            reason = getattr(self.scheduler, "reasons", {}).get(
+                trial.trial_id,
+                f"{self.scheduler.metric} below the cut-off of its rung at {self.time_attr} "
+                f"{epoch}",
+            )
             self.judge.note_early_stop(
                 trial.trial_id,
                 settings_of(trial.config),
                 epoch,
-                f"{type(self.scheduler).__name__}: {self.scheduler.metric} below the cut-off "
-                f"of its rung at {self.time_attr} {epoch}",
+                f"{type(self.scheduler).__name__}: {reason}",
             )
         return decision
 
@@ -119,7 +159,7 @@ class PruningScheduler(TrialScheduler):
 def create_scheduler(
     sweep: SweepConfig, epochs: int, sweep_key: str, log: DecisionLog
 ) -> PruningScheduler:
-    """Build the scheduler of ``sweep.scheduler`` (ASHA over epochs, or none).
+    """Build the scheduler of ``sweep.scheduler`` (RUSH or ASHA over epochs, or none).
 
     Args:
         sweep: the sweep section.
@@ -128,7 +168,11 @@ def create_scheduler(
         log: where pruning decisions go.
     """
     inner: TrialScheduler
-    if sweep.scheduler.kind == "asha":
+    kind = sweep.scheduler_kind
+    if kind == "rush":
+        rule = RushRule(epochs, sweep.scheduler.rush_rung, sweep.scheduler.rush_margin)
+        inner = RushScheduler(rule)
+    elif kind == "asha":
         inner = ASHAScheduler(
             time_attr="epoch",  # the trial's own epoch count, carried by its checkpoint
             metric=METRIC,

@@ -1,4 +1,6 @@
-"""The sweep's search algorithm on Ray Tune: TPE, random or grid, behind the pruning hook.
+"""The sweep's search algorithm on Ray Tune: nbft, TPE, random or grid, behind the pruning hook.
+
+'nbft' is TPE whose first trials are past sweeps' winners (:class:`WarmStartSearcher`).
 
 :class:`PruningSearcher` wraps the algorithm so that a suggestion the evidence policy rules
 out is not started (the inner searcher is told it was pruned, and another one is drawn); the
@@ -8,22 +10,38 @@ the validation accuracy reported every epoch (``val_accuracy``, maximised).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ray.tune.search import Searcher
 
 from nonbinary_ft.config.settings import TrialSettings
-from nonbinary_ft.config.space import SearchSpace
+from nonbinary_ft.config.space import Fixed, SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
 from nonbinary_ft.search.policy import DecisionLog, screen_suggestion
 from nonbinary_ft.search.sampling import ConstrainedSpace
+from nonbinary_ft.search.warm_start import (
+    EvidenceVector,
+    PastSweep,
+    fit_to_space,
+    warm_start_points,
+)
 from nonbinary_ft.tuning.session import session_of
+from nonbinary_ft.vocabulary import DecisionKind
 
-__all__ = ["METRIC", "MODE", "PruningSearcher", "GridSearcher", "create_searcher"]
+__all__ = [
+    "METRIC",
+    "MODE",
+    "PruningSearcher",
+    "GridSearcher",
+    "WarmStartSearcher",
+    "create_searcher",
+    "optuna_searcher",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +160,89 @@ class GridSearcher(Searcher):
         self.points, self._next = state["points"], state["next"]
 
 
+class WarmStartSearcher(Searcher):
+    """The sampler, built once stage 1's cheap evidence is in, with past winners first.
+
+    Until the evidence arrives (the policy's ``evidence_pending``) it suggests nothing, so the
+    first trials are the nearest past sweeps' best settings
+    (:func:`~nonbinary_ft.search.warm_start.warm_start_points`) fitted to this space; the
+    sampler then learns from them like from any trial. Each warm start is logged.
+
+    Args:
+        build: makes the sampler, given the settings to enqueue first.
+        space, num_layers, base: where the settings must fit.
+        history: the past sweeps.
+        sweep_key: the key of the driver session that holds the policy (the evidence).
+        log: where the warm starts are logged.
+        count: settings taken from the past sweeps at most.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[Sequence[dict[str, Any]]], Searcher],
+        space: SearchSpace,
+        num_layers: int,
+        base: TrialSettings,
+        history: Sequence[PastSweep],
+        sweep_key: str,
+        log: DecisionLog,
+        count: int,
+    ) -> None:
+        super().__init__(metric=METRIC, mode=MODE)
+        self.build, self.space, self.num_layers, self.base = build, space, num_layers, base
+        self.history, self.sweep_key, self.log, self.count = history, sweep_key, log, count
+        self.searcher: Searcher | None = None
+        self.first: list[dict[str, Any]] = []
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict, **spec: Any
+    ) -> bool:
+        """The space is the sweep's own: nothing to take from Ray."""
+        return False
+
+    def _start(self) -> None:
+        policy = session_of(self.sweep_key).policy
+        document = policy.evidence() if policy is not None else None
+        evidence = EvidenceVector.from_document(document)
+        settable = [n for n, d in self.space.parameters.items() if not isinstance(d, Fixed)]
+        seen: set[str] = set()
+        for point in warm_start_points(evidence, self.history, self.count):
+            fitted = fit_to_space(point.settings, self.space, self.num_layers, self.base)
+            enqueued = {name: fitted[name] for name in settable}
+            if json.dumps(enqueued, sort_keys=True) in seen:
+                continue
+            seen.add(json.dumps(enqueued, sort_keys=True))
+            self.first.append(enqueued)
+            self.log.record(
+                DecisionKind.WARM_START, point.reason, {**self.base.model_dump(), **fitted},
+                saves=False,
+            )  # fmt: skip
+        logger.info("warm start: %d settings of past sweeps first", len(self.first))
+        self.searcher = self.build(self.first)
+
+    def suggest(self, trial_id: str) -> dict | None:
+        """Nothing while the cheap evidence is on its way; then the sampler's suggestion."""
+        if self.searcher is None:
+            policy = session_of(self.sweep_key).policy
+            if policy is not None and policy.evidence_pending():
+                return None
+            self._start()
+        assert self.searcher is not None
+        return self.searcher.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Forwarded to the sampler."""
+        if self.searcher is not None:
+            self.searcher.on_trial_result(trial_id, result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        """Forwarded to the sampler."""
+        if self.searcher is not None:
+            self.searcher.on_trial_complete(trial_id, result=result, error=error)
+
+
 def create_searcher(
     sweep: SweepConfig,
     sweep_key: str,
@@ -151,6 +252,7 @@ def create_searcher(
     grid: Sequence[dict[str, Any]] | None = None,
     num_layers: int,
     base: TrialSettings,
+    history: Sequence[PastSweep] = (),
 ) -> PruningSearcher:
     """Build the search algorithm of ``sweep.search`` over the model-capped space.
 
@@ -158,10 +260,11 @@ def create_searcher(
         sweep: the sweep section.
         sweep_key: key of the driver session that holds the pruning policy.
         log: where pruning decisions go.
-        space: the capped space (algorithms 'tpe' and 'random').
+        space: the capped space (algorithms 'nbft', 'tpe' and 'random').
         grid: the valid grid points (algorithm 'grid').
         num_layers: the model's layer count L.
         base: the settings the space leaves out.
+        history: past sweeps whose winners 'nbft' tries first (none: plain TPE).
 
     Raises:
         ValueError: the space or grid that the algorithm needs is missing.
@@ -175,22 +278,40 @@ def create_searcher(
     else:
         if space is None:
             raise ValueError(f"search '{algorithm}' needs a space")
-        # Imported here: Optuna is only needed by these two algorithms.
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        sampler: optuna.samplers.BaseSampler
-        if algorithm == "tpe":
-            sampler = optuna.samplers.TPESampler(
-                seed=sweep.search.seed,
-                n_startup_trials=sweep.search.n_startup_trials,
-            )
+        build = functools.partial(optuna_searcher, sweep, space, num_layers, base)
+        if algorithm == "nbft" and history and sweep.search.warm_start > 0:
+            inner = WarmStartSearcher(
+                build, space, num_layers, base, tuple(history), sweep_key, log,
+                sweep.search.warm_start,
+            )  # fmt: skip
         else:
-            sampler = optuna.samplers.RandomSampler(seed=sweep.search.seed)
-        inner = OptunaSearch(
-            space=ConstrainedSpace(space, num_layers, base),
-            metric=METRIC,
-            mode=MODE,
-            sampler=sampler,
-        )
+            inner = build(())
     return PruningSearcher(inner, sweep_key, log)
+
+
+def optuna_searcher(
+    sweep: SweepConfig,
+    space: SearchSpace,
+    num_layers: int,
+    base: TrialSettings,
+    first: Sequence[dict[str, Any]],
+) -> Searcher:
+    """Optuna's TPE (random with search 'random') over the capped space, ``first`` enqueued."""
+    # Imported here: Optuna is only needed by the sampled algorithms.
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    sampler: optuna.samplers.BaseSampler
+    if sweep.search.algorithm == "random":
+        sampler = optuna.samplers.RandomSampler(seed=sweep.search.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(
+            seed=sweep.search.seed, n_startup_trials=sweep.search.n_startup_trials
+        )
+    return OptunaSearch(
+        space=ConstrainedSpace(space, num_layers, base),
+        metric=METRIC,
+        mode=MODE,
+        sampler=sampler,
+        points_to_evaluate=[dict(point) for point in first] or None,
+    )

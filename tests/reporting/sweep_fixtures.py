@@ -121,7 +121,7 @@ def _mean_std(values: tuple[float, ...]) -> tuple[float, float]:
 
 
 def make_final() -> tuple[FinalEntry, ...]:
-    """The best settings (t09's) and the binary default, three seeds each."""
+    """The best settings (t09's) and the binary baseline, three seeds each."""
     best_settings = {**BASE, "reinit_layers": 2, "lr_high": 0.001, "l2sp_layers": "all"}
     mean, std = _mean_std(BEST_ACCURACIES)
     dmean, dstd = _mean_std(DEFAULT_ACCURACIES)
@@ -131,7 +131,7 @@ def make_final() -> tuple[FinalEntry, ...]:
         ),
         FinalEntry(
             dict(BASE),
-            "binary default",
+            "binary baseline",
             (0, 1, 2),
             DEFAULT_ACCURACIES,
             (None,) * 3,

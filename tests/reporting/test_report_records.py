@@ -102,7 +102,7 @@ def test_figure_records_hold_the_trials(results):
     fig5 = figures.l2sp_layers(trials).data
     assert [label for _, label in fig5.x_ticks] == ["0 (L2)", "4", "all"]
     fig6 = figures.default_vs_optimal(results.final).data
-    assert fig6.labels[0].startswith("binary default") and fig6.ensembles == (85.6, 89.3)
+    assert fig6.labels[0].startswith("binary baseline") and fig6.ensembles == (85.6, 89.3)
     progress = figures.progress(trials, results.pruning).data
     assert list(progress.best_y) == sorted(progress.best_y) and progress.best_y[-1] == 89.0
     assert sum(p.status == "pruned" for p in progress.points) == 2

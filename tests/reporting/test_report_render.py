@@ -52,7 +52,7 @@ def test_verdict_comes_first_with_the_results_values(written):
     assert "Regime: fits_well" in " ".join(verdict.split())
     assert f"{100 * mean:.2f} % ± {100 * std:.2f}" in verdict
     assert "89.30 % (ensemble of the 3 seeds)" in verdict
-    assert f"{100 * gain:+.2f} points over the binary default" in verdict
+    assert f"{100 * gain:+.2f} points over the binary baseline" in verdict
     block = yaml.safe_load(
         html.unescape(re.search(r'id="settings-yaml">(.*?)</pre>', page, re.S)[1])
     )

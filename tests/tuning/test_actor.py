@@ -21,6 +21,7 @@ def _tiny(tmp_path, make_document, **sweep):
     # decides 'fits_poorly' at once, without training a baseline.
     document["analysis"]["scratch"] = {"val_accuracy": 1.0}
     document["analysis"]["scores"] = ["fisher"]
+    document["analysis"]["veto"] = True  # what these tests are about
     return ExperimentConfig.model_validate(document)
 
 

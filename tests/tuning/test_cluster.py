@@ -193,7 +193,7 @@ def test_final_runs_report_mean_std_and_seed_ensemble(sweep):
     result, _ = sweep
     best = result.best
     assert best is not None and best.settings["lr_high"] == 0.01
-    # Rank 0 is the binary default (the tiny file's own settings), re-run with the same seeds.
+    # The binary baseline is re-run beside it with the same seeds.
     (final,) = [final for final in result.finals if final.label == BEST_LABEL]
     assert final.settings == best.settings and final.seeds == (0, 1)
     assert len(final.test_accuracies) == 2

@@ -103,7 +103,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
         lines = [json.loads(line) for line in (search / trial_id / "result.json").open()]
         trained = [line["epoch"] for line in lines if not line.get("replayed")]
         assert trained == [1, 2], (trial_id, trained)  # no epoch trained twice
-    # Rank 0, when there, is the binary default re-run beside the best setting.
+    # Rank 0, when there, is the binary baseline re-run beside the best setting.
     (final,) = [final for final in summary["finals"] if final["rank"] == 1]
     assert final["settings"] == summary["best_settings"] and len(final["test_accuracies"]) == 1
 

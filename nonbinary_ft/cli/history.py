@@ -1,0 +1,144 @@
+"""``nbft history``: the past sweeps a search 'nbft' learns from, and what it would take first.
+
+nbft history --tracking-uri URI [--table DIR ...] [--for SWEEP_FILE] [--json]
+nbft history export RUN_ID --tracking-uri URI --out DIR
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from nonbinary_ft.cli.common import JsonFlag, Verbose, handle_errors, out, print_json
+
+__all__ = ["history_app"]
+
+history_app = typer.Typer(
+    name="history",
+    help="Past sweeps (MLflow parent runs tagged nbft.history.*, replay tables): list, export.",
+    invoke_without_command=True,
+)
+
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI of the history (default: that of --for's sweep file).",
+    ),
+]
+
+
+def _first_trials(sweep_file: Path, history: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+    """The cheap evidence of ``sweep_file``'s target, and the warm start it gives."""
+    from nonbinary_ft.analysis import analyse
+    from nonbinary_ft.config import load_config
+    from nonbinary_ft.search.warm_start import EvidenceVector, warm_start_points
+
+    config = load_config(sweep_file)
+    workdir = Path("runs") / config.name / "analysis"
+    document = analyse(config, workdir=workdir, scratch=False).to_dict()
+    points = warm_start_points(
+        EvidenceVector.from_document(document), history, config.sweep.search.warm_start
+    )
+    return document, points
+
+
+def _tracking_uri(tracking_uri: str | None, sweep_file: Path | None) -> str | None:
+    if tracking_uri is not None or sweep_file is None:
+        return tracking_uri
+    from nonbinary_ft.config import load_config
+    from nonbinary_ft.tuning.plan import plan_sweep
+
+    config = load_config(sweep_file)
+    return config.sweep.search.history_uri or plan_sweep(config, sweep_file).tracking_uri
+
+
+def _show(history: list[Any], points: list[Any]) -> None:
+    table = Table(title=f"{len(history)} past sweeps")
+    for column in ("sweep", "regime", "fixed-feature acc", "Fisher", "best val", "winner"):
+        table.add_column(column)
+    for past in history:
+        best = f"{past.ranked[0][1]:.3f}" if past.ranked else "-"
+        table.add_row(
+            past.name, past.regime, f"{past.evidence.fixed_feature_accuracy:.3f}",
+            f"{past.evidence.fisher:.3g}", best, str(past.winner),
+        )  # fmt: skip
+    out.print(table)
+    for index, point in enumerate(points, 1):
+        out.print(f"first trial {index}: {point.settings}  <- {point.reason}", highlight=False)
+
+
+@history_app.callback()
+@handle_errors
+def history(
+    ctx: typer.Context,
+    tracking_uri: TrackingUri = None,
+    tables: Annotated[
+        list[Path] | None, typer.Option("--table", help="A replay table's folder (repeatable).")
+    ] = None,
+    sweep_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--for",
+            help="A sweep file: measure its cheap evidence (features, probe, scores) and list "
+            "the past settings a search 'nbft' would try first.",
+        ),
+    ] = None,
+    json_output: JsonFlag = False,
+    verbose: Verbose = False,
+) -> None:
+    """List the past sweeps; with --for, what a new sweep would start from."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from nonbinary_ft.errors import ConfigError
+    from nonbinary_ft.tracking.history import read_history, read_tables
+
+    uri = _tracking_uri(tracking_uri, sweep_file)
+    if uri is None and not tables:
+        raise ConfigError("--tracking-uri", "a tracking URI, a --table or a --for sweep file", None)
+    history = (read_history(uri) if uri else []) + read_tables(tables or [])
+    document, points = _first_trials(sweep_file, history) if sweep_file else (None, [])
+    if json_output:
+        print_json(
+            {
+                "tracking_uri": uri,
+                "history": history,
+                "evidence": (document or {}).get("table1"),
+                "first_trials": points,
+            }
+        )
+        return
+    _show(history, points)
+
+
+@history_app.command("export")
+@handle_errors
+def export(
+    run_id: Annotated[str, typer.Argument(help="The sweep's MLflow parent run id.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="The table's folder.")],
+    tracking_uri: Annotated[str, typer.Option("--tracking-uri", help="MLflow tracking URI.")],
+    verbose: Verbose = False,
+) -> None:
+    """Write a past sweep's search trials as a replay table (benchmarks.replay reads it)."""
+    import tempfile
+
+    import yaml
+
+    from nonbinary_ft.config import ExperimentConfig, validate_model
+    from nonbinary_ft.results import Missing, ResultsError
+    from nonbinary_ft.tracking.artifacts import load_from_mlflow
+    from nonbinary_ft.tracking.history import export_table
+
+    with tempfile.TemporaryDirectory() as workdir:
+        results = load_from_mlflow(run_id, tracking_uri, workdir)
+    if isinstance(results.sweep_yaml, Missing) or isinstance(results.analysis, Missing):
+        raise ResultsError(f"run {run_id}: its results hold no sweep.yaml or no analysis.json")
+    config = validate_model(
+        ExperimentConfig, yaml.safe_load(results.sweep_yaml), f"run {run_id}: sweep.yaml"
+    )
+    num_layers = int(results.analysis.to_document().get("num_layers") or 0)
+    folder = export_table(results, out_dir, num_layers, config.train.epochs)
+    out.print(f"wrote the replay table {folder}", highlight=False)

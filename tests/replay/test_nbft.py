@@ -1,0 +1,58 @@
+"""The default strategy 'nbft' on a replay: past winners first, and never a one-way veto."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nonbinary_ft.replay.simulate import replay
+from nonbinary_ft.replay.strategies import ReplayTask, make_setup
+from nonbinary_ft.replay.table import read_table
+from tests.replay.conftest import make_table
+
+
+@pytest.fixture(scope="module")
+def task(table_folder) -> ReplayTask:
+    return ReplayTask.from_table(read_table(table_folder))
+
+
+@pytest.fixture(scope="module")
+def inverted(tmp_path_factory) -> ReplayTask:
+    """A past sweep of the same grid whose ranking is the task's upside down."""
+    folder = make_table(tmp_path_factory.mktemp("inverted"), inverted=True)
+    return ReplayTask.from_table(read_table(folder))
+
+
+def _suggested(trace) -> list[int]:
+    return [event.point for event in trace.events if event.kind == "suggest"]
+
+
+def test_a_history_holding_the_same_task_puts_its_winner_first(task):
+    table = task.table
+    best = int(np.nanargmax(table.final_val))
+    trace = replay(table, make_setup("nbft", task, 0, [table]), workers=1)
+    assert _suggested(trace)[0] == best
+    # It waited for the cheap evidence, then needed that one trial.
+    first = trace.events[0]
+    assert first.compute_s == pytest.approx(table.evidence.cheap_s)
+    expected = table.evidence.cheap_s + np.nansum(table.epoch_s[best])
+    assert trace.total_compute_s == pytest.approx(expected)
+    assert trace.incumbent_val[-1] == pytest.approx(table.best_val)
+
+
+def test_a_misleading_history_is_tried_first_and_then_left_behind(task, inverted):
+    table = task.table
+    best = int(np.nanargmax(table.final_val))
+    trace = replay(table, make_setup("nbft", task, 0, [inverted.table]), workers=1)
+    suggested = _suggested(trace)
+    # The past sweep's winner is the task's worst region: tried first, not a veto.
+    assert suggested[0] == int(np.nanargmax(inverted.table.final_val))
+    # The region the history ranked last is still sampled, and wins.
+    assert best in suggested
+    assert trace.incumbent_val[-1] == pytest.approx(table.best_val)
+
+
+def test_without_a_history_nbft_is_tpe_that_starts_once_the_evidence_is_in(task):
+    trace = replay(task.table, make_setup("nbft", task, 3), workers=2)
+    assert trace.events[0].compute_s == pytest.approx(task.table.evidence.cheap_s)
+    assert trace.incumbent_val[-1] == pytest.approx(task.table.best_val)
