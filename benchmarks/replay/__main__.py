@@ -7,7 +7,9 @@ Prints one JSON document: ``results`` (one row per task, strategy and worker cou
 median compute to come within 0.3 points of the table's best validation accuracy, how many
 seeds reached it, the median final regret and the chosen configs' test accuracy),
 ``science`` (per task, the regime the evidence predicts against the table's best point on
-table 7's rows) and ``plots`` (regret against compute, one PNG per task). Strategies that
+table 7's rows), ``worse_than_tpe_asha`` (per task and worker count, the budgets where each
+strategy's median regret is worse than TPE + ASHA's by more than the seeds' spread) and
+``plots`` (regret against compute, one PNG per task). Strategies that
 learn from other tasks see every table but the one replayed (leave one task out).
 """
 
@@ -20,7 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-from nonbinary_ft.replay.benchmark import DEFAULT_BUDGET, run_benchmark, science_row
+from nonbinary_ft.replay.benchmark import (
+    DEFAULT_BUDGET,
+    budgets_worse,
+    run_benchmark,
+    science_row,
+)
 from nonbinary_ft.replay.plots import write_regret_plots
 from nonbinary_ft.replay.strategies import STRATEGIES
 from nonbinary_ft.replay.table import CURVES_FILE, read_table
@@ -77,6 +84,17 @@ def results_table(rows: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _worse_than_reference(curves: list, reference: str) -> dict[str, list[float]]:
+    """'task/strategy/W' -> the budgets where it is worse than ``reference`` beyond spread."""
+    by_key = {(c.task, c.strategy, c.workers): c for c in curves}
+    worse = {}
+    for curve in curves:
+        base = by_key.get((curve.task, reference, curve.workers))
+        if curve.strategy != reference and base is not None:
+            worse[f"{curve.task}/{curve.strategy}/{curve.workers}"] = budgets_worse(curve, base)
+    return worse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", type=Path, default=HERE / "tables")
@@ -105,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     elapsed = time.perf_counter() - started
     plots = write_regret_plots(curves, args.out)
+    worse = _worse_than_reference(curves, "tpe_asha")
     science = [science_row(read_table(folder)) for folder in folders]
     document = {
         "tasks": [folder.name for folder in folders],
@@ -115,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "replay_s": round(elapsed, 1),
         "results": [dataclasses.asdict(row) for row in rows],
         "science": [dataclasses.asdict(row) for row in science],
+        "worse_than_tpe_asha": worse,
         "plots": [str(path) for path in plots],
     }
     (args.out / "replay.json").write_text(json.dumps(jsonable(document), indent=2) + "\n")

@@ -45,6 +45,8 @@ class Evidence:
         fixed_test_accuracy, scratch_test_accuracy: test accuracies (reported only).
         chance_accuracy: share of the most frequent validation class.
         fisher_reason, emd_reason: why a score is missing, when it is.
+        scratch_curve: the from-scratch run's best validation accuracy so far, per epoch
+            (how the gap would read at a smaller budget).
     """
 
     fixed_accuracy: float | None = None
@@ -56,6 +58,7 @@ class Evidence:
     chance_accuracy: float | None = None
     fisher_reason: str | None = None
     emd_reason: str | None = None
+    scratch_curve: tuple[float, ...] = ()
 
     @property
     def gap(self) -> float | None:
@@ -85,7 +88,14 @@ class Evidence:
             chance_accuracy=probe.chance_accuracy if probe else None,
             fisher_reason=fisher.reason if fisher else "not computed",
             emd_reason=emd.reason if emd else "not computed",
+            scratch_curve=_best_so_far(scratch) if usable and scratch else (),
         )
+
+    def gap_by_epoch(self) -> tuple[float, ...]:
+        """The gap had the from-scratch run stopped after each epoch (empty: unknown)."""
+        if self.fixed_accuracy is None:
+            return ()
+        return tuple(value - self.fixed_accuracy for value in self.scratch_curve)
 
     def table1(self) -> dict[str, float | None]:
         """The paper's table 1 row: fixed-feature, from-scratch, gap, Fisher, EMD."""
@@ -112,7 +122,9 @@ class Regime:
         gap, fisher: the values the rule read (``None`` when unknown).
         gap_margin, fisher_threshold, fisher_margin: the rule's settings.
         disagreements: where the evidence points different ways.
-        notes: caveats (evidence near chance, EMD reported only, ...).
+        notes: caveats (evidence near chance, a label that a smaller from-scratch budget
+            would change, EMD reported only, ...).
+        gap_by_epoch: the gap at each from-scratch budget (its sensitivity to the budget).
     """
 
     label: RegimeLabel
@@ -126,6 +138,7 @@ class Regime:
     fisher_margin: float
     disagreements: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    gap_by_epoch: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -141,6 +154,26 @@ def fisher_vote(fisher: float | None, config: AnalysisConfig) -> RegimeLabel | N
     if fisher < config.fisher_threshold - config.fisher_margin:
         return RegimeLabel.FITS_POORLY
     return RegimeLabel.UNCLEAR
+
+
+def _best_so_far(scratch: ScratchResult) -> tuple[float, ...]:
+    values = [r.val_accuracy for r in scratch.curve if r.val_accuracy is not None]
+    return tuple(max(values[: i + 1]) for i in range(len(values)))
+
+
+def _budget_note(evidence: Evidence, label: RegimeLabel, margin: float) -> str | None:
+    """A note when a smaller from-scratch budget would have given another label."""
+    gaps = evidence.gap_by_epoch()
+    differ = [(e, g) for e, g in enumerate(gaps, 1) if _gap_label(g, margin) != label]
+    if not differ:
+        return None
+    readings = ", ".join(f"{g:+.3f} at epoch {e}" for e, g in enumerate(gaps, 1))
+    return (
+        f"the gap depends on the from-scratch budget ({readings}): {len(differ)} of "
+        f"{len(gaps)} budgets would not give {label}; the last epoch decides, and the paper "
+        "trained its from-scratch models to convergence, so give it more epochs "
+        "(analysis.scratch.epochs) before trusting the label"
+    )
 
 
 def _gap_label(gap: float, margin: float) -> RegimeLabel:
@@ -178,6 +211,9 @@ def _gap_caveats(
             f"both accuracies are within {margin:g} of chance ({chance:.3f}): the gap "
             "carries little information; give the from-scratch run a larger budget"
         )
+    budget = _budget_note(evidence, label, margin)
+    if budget is not None:
+        notes.append(budget)
     return disagreements, notes
 
 
@@ -233,4 +269,5 @@ def decide_regime(evidence: Evidence, config: AnalysisConfig) -> Regime:
         fisher_margin=config.fisher_margin,
         disagreements=tuple(disagreements),
         notes=tuple(notes),
+        gap_by_epoch=evidence.gap_by_epoch(),
     )

@@ -31,6 +31,7 @@ __all__ = [
     "RegretCurve",
     "ScienceRow",
     "compute_to_target",
+    "budgets_worse",
     "summarise",
     "regret_curve",
     "science_row",
@@ -160,6 +161,17 @@ def regret_curve(
         tuple(q25.tolist()),
         tuple(q75.tolist()),
     )
+
+
+def budgets_worse(curve: RegretCurve, reference: RegretCurve) -> list[float]:
+    """The budgets (shares of the grid's compute) where ``curve``'s median regret is worse
+    than ``reference``'s by more than the seeds' spread (the larger interquartile range)."""
+    worse = []
+    for i, fraction in enumerate(curve.fractions):
+        spread = max(curve.q75[i] - curve.q25[i], reference.q75[i] - reference.q25[i])
+        if curve.median[i] > reference.median[i] + spread + 1e-9:
+            worse.append(fraction)
+    return worse
 
 
 def science_row(table: TaskTable) -> ScienceRow:

@@ -104,3 +104,21 @@ def test_evidence_from_the_analysis_steps():
         "fixed_feature_test_accuracy": 0.75,
         "from_scratch_test_accuracy": 0.88,
     }
+
+
+def test_a_label_that_a_smaller_scratch_budget_would_change_is_flagged():
+    from nonbinary_ft.results import EpochRecord
+
+    # The quickstart's pattern: the scratch run catches up with the probe as it trains.
+    curve = tuple(EpochRecord(e, val_accuracy=v) for e, v in enumerate((0.1, 0.5, 0.3, 0.81), 1))
+    probe = ProbeResult(0.82, 0.8, 1.0, 0.0, (), 0.1)
+    scratch = ScratchResult(0.81, 0.8, "completed", epochs=4, curve=curve)
+    regime = decide_regime(Evidence.from_parts(probe, {}, scratch), CFG)
+    assert regime.label == "unclear"
+    # Best so far, minus the probe's accuracy, at each budget.
+    assert regime.gap_by_epoch == pytest.approx((-0.72, -0.32, -0.32, -0.01))
+    (note,) = [note for note in regime.notes if "depends on the from-scratch budget" in note]
+    assert "3 of 4 budgets would not give unclear" in note
+    steady = ScratchResult(0.81, 0.8, "completed", epochs=2, curve=curve[-1:])
+    regime = decide_regime(Evidence.from_parts(probe, {}, steady), CFG)
+    assert not any("depends on the from-scratch budget" in note for note in regime.notes)
