@@ -159,3 +159,30 @@ def test_a_union_field_names_every_form_it_accepts(tmp_path):
     message = str(refused.value)
     assert "'settings.l2sp_layers' must be" in message and "'all'" in message
     assert ".int" not in message and "literal" not in message
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "suggestion"),
+    [
+        ({"train": {"epoch": 3}}, "train.epoch", "train.epochs"),
+        ({"sweep": {"serch": {}}}, "sweep.serch", "sweep.search"),
+        (
+            {"sweep": {"mlflow": {"register": "m"}}},
+            "sweep.mlflow.register",
+            "sweep.mlflow.register_as",
+        ),
+        ({"sweep": {"mlflow": {"colour": "m"}}}, "sweep.mlflow.colour", None),
+        ({"settings": {"reinit_layer": 2}}, "settings.reinit_layer", "settings.reinit_layers"),
+    ],
+)
+def test_an_unknown_key_gets_the_closest_known_one(tmp_path, patch, field, suggestion):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(tiny_document(name="typo", **patch)))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: '{field}' must be absent: it is not a known setting")
+    if suggestion is None:
+        assert "Did you mean" not in message
+    else:
+        assert message.endswith(f"Did you mean '{suggestion}'?")

@@ -6,6 +6,7 @@ With ``--json`` a command prints one JSON document on stdout; logs always go to 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -195,6 +196,14 @@ def sweep(
             "--resume", help="Continue the sweep stored at sweep.storage (finished trials stay)."
         ),
     ] = False,
+    register: Annotated[
+        str | None,
+        typer.Option(
+            "--register",
+            help="Register the recommended settings' best model in the MLflow Model Registry "
+            "under this name (sweep.mlflow.register_as).",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
     verbose: Verbose = False,
 ) -> None:
@@ -204,12 +213,17 @@ def sweep(
     in MLflow (a parent run per sweep, a child run per trial).
     """
     from nonbinary_ft.cli.sweep_view import SweepDisplay, show_plan, show_result
-    from nonbinary_ft.config import load_config
+    from nonbinary_ft.config import apply_overrides, load_config
     from nonbinary_ft.tuning import plan_sweep
 
     config = load_config(sweep_file)
+    if register is not None:
+        config = apply_overrides(config, [f"sweep.mlflow.register_as={json.dumps(register)}"])
     if dry_run:
+        from nonbinary_ft.tuning.preflight import preflight
+
         plan = plan_sweep(config, sweep_file)
+        preflight(config, plan.tracking_uri, plan.storage.local_dir, sweep_file)
         if json_output:
             print_json(plan.to_dict())
         else:
@@ -303,7 +317,10 @@ def k8s_render(
     manifests for `kubectl apply -f -`.
     """
     from nonbinary_ft.deploy import RenderError, render_sweep
+    from nonbinary_ft.errors import ConfigError
 
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError("--out", "a folder (created if missing)", str(out_dir), "It is a file.")
     try:
         rendered = render_sweep(sweep_file, overlay, image, k8s_dir, resume=resume)
     except RenderError as error:

@@ -188,3 +188,9 @@ def show_published(result: Any, console: Console) -> None:
         f"mlflow ui --backend-store-uri {result.tracking_uri}"
     )
     console.print(f"browse the runs: {command}", highlight=False, soft_wrap=True)
+    if result.runs_page:
+        console.print(f"  then open {result.runs_page}", highlight=False, soft_wrap=True)
+    if result.models is not None and result.models.uri:
+        load = f"mlflow.pyfunc.load_model('{result.models.uri}')"
+        console.print(f"model: {result.models.uri}  (load it: {load})", highlight=False,
+                      soft_wrap=True)  # fmt: skip

@@ -8,7 +8,9 @@ one place where pydantic's errors become the project's one-line :class:`ConfigEr
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,8 +90,37 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(str(part) for part in loc if not _UNION_TAG.match(str(part)))
 
 
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field holds (through Optional, unions and tuples), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _submodel(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _close_match(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
+    """For an unknown key at ``loc``: the known key of the same section closest to it."""
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            continue  # a union tag or a list index: stay in the same model
+        model = _submodel(field.annotation)
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def config_error_from_validation(
-    error: ValidationError, source: str | Path | None = None, prefix: str = ""
+    error: ValidationError,
+    source: str | Path | None = None,
+    prefix: str = "",
+    model: type[BaseModel] | None = None,
 ) -> ConfigError:
     """Turn pydantic's error into the project's one-line :class:`ConfigError`.
 
@@ -100,6 +131,7 @@ def config_error_from_validation(
         error: what pydantic raised.
         source: the file the values came from.
         prefix: the field path of the validated mapping inside ``source``.
+        model: the model validated (an unknown key then gets the closest known one).
     """
     errors = error.errors()
     path = _field_path(errors[0]["loc"])
@@ -112,10 +144,15 @@ def config_error_from_validation(
         got = errors[0].get("input") if not isinstance(errors[0].get("input"), dict) else None
     field = ".".join(part for part in (prefix, *path, extra) if part != "")
     others = len(errors) - len(same_field)
-    fix = (
-        f"({others} more problem{'s' if others > 1 else ''} in the same file.)" if others else None
-    )
-    return ConfigError(field or "<top level>", expected, got, fix, source)
+    hints = []
+    if errors[0]["type"] == "extra_forbidden":
+        close = _close_match(model, tuple(errors[0]["loc"]))
+        if close is not None:
+            parent = ".".join(part for part in (prefix, *path[:-1]) if part != "")
+            hints.append(f"Did you mean '{parent + '.' if parent else ''}{close}'?")
+    if others:
+        hints.append(f"({others} more problem{'s' if others > 1 else ''} in the same file.)")
+    return ConfigError(field or "<top level>", expected, got, " ".join(hints) or None, source)
 
 
 def validate_model(
@@ -129,7 +166,7 @@ def validate_model(
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        raise config_error_from_validation(error, source, prefix) from None
+        raise config_error_from_validation(error, source, prefix, model) from None
 
 
 def read_yaml(path: str | Path, what: str) -> Any:

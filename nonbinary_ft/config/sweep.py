@@ -155,6 +155,13 @@ class MlflowConfig(FrozenModel):
         "folder (<storage.path>/<name>, or runs/<name> when storage is s3).",
     )
     experiment: str | None = Field(None, description="MLflow experiment; default: the name.")
+    register_as: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Register the best seed's model of the recommended settings in the "
+        "Model Registry under this name (a new version each sweep); nbft sweep --register.",
+    )
 
 
 class FinalConfig(FrozenModel):

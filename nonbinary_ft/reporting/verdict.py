@@ -29,6 +29,7 @@ from nonbinary_ft.results import (
 
 __all__ = [
     "Verdict",
+    "table1_markdown",
     "default_entry",
     "best_entry",
     "recommended_config_yaml",
@@ -74,6 +75,38 @@ class Verdict:
     gain_text: str
     table7: tuple[str, ...]
     notes: tuple[str, ...]
+
+    def markdown(self) -> str:
+        """The verdict as a short Markdown description (the sweep's MLflow parent run)."""
+        lines = [
+            f"**Regime: {self.regime or 'unknown'}** ({self.regime_text})",
+            "",
+            f"- Recommended settings ({self.settings_source}):",
+            "",
+            "```yaml",
+            self.settings_yaml.rstrip(),
+            "```",
+            "",
+            f"- Expected test accuracy: {self.expected_text}",
+            f"- Gain: {self.gain_text}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def table1_markdown(table1: Mapping[str, Any]) -> str:
+    """The paper's table 1 row as a Markdown table (MLflow renders run descriptions)."""
+    names = {
+        "fixed_feature_accuracy": "fixed-feature accuracy (val)",
+        "from_scratch_accuracy": "from-scratch accuracy (val)",
+        "gap": "gap (scratch - fixed)",
+        "fisher": "Fisher score",
+        "emd_similarity": "EMD similarity",
+    }
+    rows = [
+        f"| {label} | {'-' if table1.get(key) is None else f'{table1[key]:.4g}'} |"
+        for key, label in names.items()
+    ]
+    return "\n".join(["| table 1 | value |", "|---|---|", *rows]) + "\n"
 
 
 def default_entry(final: Sequence[FinalEntry]) -> FinalEntry | None:

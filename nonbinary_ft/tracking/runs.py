@@ -5,21 +5,39 @@ sweep on a cluster needs no MLflow credentials on the workers and a SQLite file 
 a laptop. Runs carry tags that identify them (``nbft.sweep_key``, ``nbft.stage``,
 ``nbft.trial_id``), so that a resumed sweep finds and continues its runs instead of starting
 new ones.
+
+What MLflow's UI shows is set the way MLflow's own clients set it: the experiment is a
+model-training one (``mlflow.experimentKind``), so the UI opens on its runs; every trial's
+splits are dataset inputs (the runs table's Dataset column); the parent run carries the
+source tags and, as its description (``mlflow.note.content``), the verdict; an ``analysis``
+child run holds table 1.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
-__all__ = ["SweepTracker", "TAG_ROLE", "TAG_STAGE", "TAG_TRIAL", "TAG_STATUS", "TAG_REASON"]
+__all__ = [
+    "SweepTracker",
+    "DatasetInfo",
+    "TAG_ROLE",
+    "TAG_STAGE",
+    "TAG_TRIAL",
+    "TAG_STATUS",
+    "TAG_REASON",
+    "EXPERIMENT_KIND",
+    "runs_page",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +48,75 @@ TAG_TRIAL = "nbft.trial_id"
 TAG_STATUS = "nbft.status"
 TAG_REASON = "nbft.prune_reason"
 PARENT_TAG = "mlflow.parentRunId"
+NOTE_TAG = "mlflow.note.content"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+"""MLflow 3's kind for model training: its UI then opens the experiment on the runs table
+(without it, on the GenAI overview of traces)."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One split as an MLflow dataset input.
+
+    Attributes:
+        name: the data set's name (kind and root or name).
+        digest: a short hash of the split's content key (its images and labels).
+        source_type: the data kind (``imagefolder``, ``digits``, ...).
+        source: where it is read from, as JSON.
+        context: ``training``, ``validation`` or ``test``.
+        profile: its size and classes, as JSON.
+    """
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    context: str
+    profile: str = ""
+
+    def as_input(self) -> DatasetInput:
+        """The MLflow entity."""
+        dataset = Dataset(self.name, self.digest, self.source_type, self.source, None, self.profile)
+        return DatasetInput(dataset, [InputTag("mlflow.data.context", self.context)])
+
 
 # How a trial's outcome maps onto MLflow's run status: a pruned or diverged trial is a valid
 # outcome of the sweep (FINISHED, with its own status tag); only an error FAILS the run.
 MLFLOW_STATUS = {"error": "FAILED", "running": "RUNNING"}
+
+
+def runs_page(tracking_uri: str, experiment_id: str) -> str:
+    """The MLflow UI's page of an experiment's runs table.
+
+    MLflow 3's UI keeps a global GenAI / model-training switch (in the browser's storage,
+    GenAI by default) that can outrank the experiment's kind; ``workflowType`` in the URL
+    sets it, so this link opens on the runs whatever the browser last chose. A local store
+    is served by ``mlflow ui`` on its default address.
+    """
+    remote = tracking_uri.startswith(("http://", "https://"))
+    base = tracking_uri.rstrip("/") if remote else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
+def _source_tags(source: str | Path | None) -> dict[str, str]:
+    """MLflow's standard source tags: who, which entry point, and the git commit when the
+    sweep file lies in a repository."""
+    from mlflow.utils.git_utils import get_git_commit, get_git_repo_url
+
+    tags = {
+        "mlflow.user": getpass.getuser(),
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.name": f"nbft sweep {source}" if source else "nbft sweep",
+    }
+    if source is not None:
+        folder = str(Path(source).resolve().parent)
+        commit, url = get_git_commit(folder), get_git_repo_url(folder)
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        if url:
+            tags["mlflow.source.git.repoURL"] = url
+    return tags
 
 
 def _quote(value: str) -> str:
@@ -68,17 +151,20 @@ class SweepTracker:
         if found is not None:
             self.experiment_id = found.experiment_id
         else:
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location)
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            )
         self.parent_run_id: str | None = None
 
     # --- the parent run ----------------------------------------------------------------------
 
-    def open_parent(self, name: str, resume: bool) -> str:
+    def open_parent(self, name: str, resume: bool, source: str | Path | None = None) -> str:
         """Start the sweep's parent run, or on resume reopen the one it started before.
 
         Args:
             name: the run's name (the experiment's name).
             resume: look for the sweep's earlier parent run first.
+            source: the sweep file (the run's source tags: entry point, git commit).
 
         Returns:
             The parent run's id.
@@ -91,11 +177,36 @@ class SweepTracker:
                 return self.parent_run_id
         run = self.client.create_run(
             self.experiment_id,
-            tags={TAG_ROLE: "sweep", TAG_KEY: self.sweep_key},
+            tags={TAG_ROLE: "sweep", TAG_KEY: self.sweep_key, **_source_tags(source)},
             run_name=name,
         )
         self.parent_run_id = run.info.run_id
         return self.parent_run_id
+
+    def describe(self, markdown: str, run_id: str | None = None) -> None:
+        """Set a run's description (the parent's by default), as MLflow's UI edits it."""
+        self.client.set_tag(run_id or self._parent(), NOTE_TAG, markdown)
+
+    def log_analysis(self, table1: Mapping[str, Any], regime: str, markdown: str) -> str:
+        """An ``analysis`` child run: table 1's numbers as metrics, the table as its
+        description, the regime as a tag. Returns its id (an existing one on resume)."""
+        runs = self._search(f"tags.`{TAG_ROLE}` = 'analysis'")
+        if runs:
+            run_id = runs[0].info.run_id
+        else:
+            tags = {PARENT_TAG: self._parent(), TAG_KEY: self.sweep_key, TAG_ROLE: "analysis"}
+            run_id = self.client.create_run(self.experiment_id, tags=tags, run_name="analysis")
+            run_id = run_id.info.run_id
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key, float(value), now, 0)
+            for key, value in table1.items()
+            if isinstance(value, int | float) and math.isfinite(value)
+        ]
+        tags = [RunTag("nbft.regime", regime), RunTag(NOTE_TAG, markdown)]
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        self.client.set_terminated(run_id, "FINISHED")
+        return run_id
 
     def attach_parent(self, parent_run_id: str) -> None:
         """Use an existing parent run (the driver callbacks, given the id by the sweep)."""
@@ -168,8 +279,15 @@ class SweepTracker:
         runs = self._search(f"tags.`{TAG_ROLE}` = 'trial' and tags.`{TAG_STAGE}` = {_quote(stage)}")
         return {run.data.tags[TAG_TRIAL]: run.info.run_id for run in runs}
 
-    def start_trial(self, stage: str, trial_id: str, settings: Mapping[str, Any]) -> str:
-        """Create a trial's child run, with its settings as parameters.
+    def start_trial(
+        self,
+        stage: str,
+        trial_id: str,
+        settings: Mapping[str, Any],
+        datasets: Sequence[DatasetInfo] = (),
+    ) -> str:
+        """Create a trial's child run, with its settings as parameters and its splits as
+        dataset inputs.
 
         Returns:
             The new run's id.
@@ -188,6 +306,8 @@ class SweepTracker:
         )
         params = [Param(key, str(value)) for key, value in settings.items()]
         self.client.log_batch(run.info.run_id, params=params)
+        if datasets:
+            self.client.log_inputs(run.info.run_id, [info.as_input() for info in datasets])
         return run.info.run_id
 
     def last_step(self, run_id: str, key: str = "val_accuracy") -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ray.tune import Callback
@@ -27,6 +28,7 @@ from ray.tune.experiment import Trial
 from nonbinary_ft.results.io import jsonable
 from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.tracking import SweepTracker
+from nonbinary_ft.tracking.runs import DatasetInfo
 from nonbinary_ft.tuning.progress import ProgressCallback
 from nonbinary_ft.tuning.scheduler import PruningScheduler
 from nonbinary_ft.tuning.status import sweep_status
@@ -111,6 +113,7 @@ class MlflowTrialCallback(Callback):
         stage: the stage whose trials it tracks (a tag on each child run).
         decisions: the sweep's decision log, written to the parent run as it grows (None:
             not written by this stage).
+        datasets: the splits, logged as each run's dataset inputs.
     """
 
     def __init__(
@@ -121,8 +124,10 @@ class MlflowTrialCallback(Callback):
         parent_run_id: str,
         stage: Stage,
         decisions: DecisionLog | None = None,
+        datasets: Sequence[DatasetInfo] = (),
     ) -> None:
         self.tracking_uri = tracking_uri
+        self.datasets = tuple(datasets)
         self.experiment = experiment
         self.sweep_key = sweep_key
         self.parent_run_id = parent_run_id
@@ -174,7 +179,9 @@ class MlflowTrialCallback(Callback):
             run_id = self._existing.get(trial_id)
         if run_id is None:
             # The whole config: the settings, and in stage 3 also the seed and the rank.
-            run_id = self.tracker.start_trial(self.stage, trial_id, dict(trial.config))
+            run_id = self.tracker.start_trial(
+                self.stage, trial_id, dict(trial.config), self.datasets
+            )
             self._verified.add(trial_id)
         self._runs[trial_id] = run_id
         if trial_id not in self._verified:

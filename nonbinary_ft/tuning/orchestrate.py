@@ -27,20 +27,32 @@ import ray
 from ray.tune.schedulers import FIFOScheduler
 
 from nonbinary_ft.config import ExperimentConfig
-from nonbinary_ft.results import FinalEntry, PruningDecision, SweepResults, TrialResult, jsonable
+from nonbinary_ft.reporting.verdict import build_verdict, table1_markdown
+from nonbinary_ft.results import (
+    FinalEntry,
+    Missing,
+    PruningDecision,
+    SweepResults,
+    TrialResult,
+    jsonable,
+)
 from nonbinary_ft.search.policy import DecisionLog, PruningPolicy
 from nonbinary_ft.search.warm_start import PastSweep
 from nonbinary_ft.tracking import SweepTracker
 from nonbinary_ft.tracking.history import history_tags, read_history, read_tables
+from nonbinary_ft.tracking.runs import runs_page
 from nonbinary_ft.tuning.actor import start_analysis
 from nonbinary_ft.tuning.collect import final_probabilities, trial_results
+from nonbinary_ft.tuning.datasets import dataset_inputs
 from nonbinary_ft.tuning.final import (
     binary_baseline,
     final_entries,
     final_points,
     ranked,
 )
+from nonbinary_ft.tuning.model_export import ModelExport, export_final_models
 from nonbinary_ft.tuning.plan import SweepPlan, plan_sweep
+from nonbinary_ft.tuning.preflight import preflight
 from nonbinary_ft.tuning.publish import (
     PublishedResults,
     analysis_results,
@@ -74,6 +86,8 @@ class SweepRun:
     results: SweepResults
     final_trials: tuple[TrialResult, ...] = ()
     published: PublishedResults | None = None
+    models: ModelExport | None = None
+    runs_page: str | None = None
 
     @property
     def trials(self) -> tuple[TrialResult, ...]:
@@ -121,6 +135,9 @@ class SweepRun:
                 "final_trials": self.final_trials,
                 "decisions": self.decisions,
                 "report": self.published,
+                "runs_page": self.runs_page,
+                "model_uri": self.models.uri if self.models else None,
+                "logged_models": self.models.logged if self.models else {},
             }
         )
 
@@ -133,7 +150,7 @@ def _open_tracker(
     if config.sweep.mlflow.tracking_uri is None:
         artifacts = (plan.storage.local_dir / "mlartifacts").as_uri()
     tracker = SweepTracker(plan.tracking_uri, plan.mlflow_experiment, plan.sweep_key, artifacts)
-    tracker.open_parent(config.name, resume)
+    tracker.open_parent(config.name, resume, source)
     if not resume:
         tracker.log_inputs(source, plan.to_dict(), plan.spaces_yaml())
     return tracker
@@ -179,22 +196,28 @@ def _final(
     search: list[TrialResult],
     resume: bool,
     options: TrainableOptions,
-) -> tuple[list[FinalEntry], list[TrialResult]]:
-    """Stage 3: the top settings and the binary baseline, with every seed, on the test split."""
+    tracker: SweepTracker,
+) -> tuple[list[FinalEntry], list[TrialResult], ModelExport | None]:
+    """Stage 3: the top settings and the binary baseline, with every seed, on the test split;
+    the recommended settings' models into MLflow."""
     final = config.sweep.final
     baseline = binary_baseline(search, config)
     points = final_points(search, final.top_n, final.seeds, baseline.candidates)
     if not points:
         if final.top_n > 0:
             logger.warning("no search trial completed: no final runs")
-        return [], []
+        return [], [], None
     final_options = dataclasses.replace(options, final=True)
     grid = runner.run(
         Stage.FINAL, GridSearcher(points), FIFOScheduler(), len(points), resume, final_options
     )
     trials = trial_results(grid, Stage.FINAL, runner.decisions.origin)
     entries = final_entries(trials, search, final_probabilities(grid), baseline, final.seeds)
-    return entries, trials
+    models = export_final_models(
+        grid, config, tracker.tracking_uri, tracker.trial_runs(Stage.FINAL),
+        tracker.parent_run_id or "",
+    )  # fmt: skip
+    return entries, trials, models
 
 
 def _publish(
@@ -209,9 +232,9 @@ def _publish(
     """The sweep's results: assembled, summarised on the parent run, written and reported.
 
     Args:
-        stages: the search trials, stage 3's entries and stage 3's own trials.
+        stages: the search trials, stage 3's entries, stage 3's own trials and its models.
     """
-    search, finals, final_trials = stages
+    search, finals, final_trials, models = stages
     parent_run_id = tracker.parent_run_id or ""
     location = {
         "tracking_uri": plan.tracking_uri,
@@ -224,14 +247,26 @@ def _publish(
     )  # fmt: skip
     run = SweepRun(
         config.name, plan.storage.root, plan.tracking_uri, plan.mlflow_experiment,
-        parent_run_id, results, tuple(final_trials),
+        parent_run_id, results, tuple(final_trials), models=models,
+        runs_page=runs_page(plan.tracking_uri, tracker.experiment_id),
     )  # fmt: skip
     tracker.log_summary(run.to_dict())
+    _describe(tracker, results)
     tags = history_tags(results, config.model.name)
     if tags:  # what a later sweep with search 'nbft' starts from
         tracker.set_tags(parent_run_id, tags)
     published = publish_results(plan.storage.local_dir, results, plan.tracking_uri, parent_run_id)
     return dataclasses.replace(run, published=published)
+
+
+def _describe(tracker: SweepTracker, results: SweepResults) -> None:
+    """The verdict as the parent run's description; table 1 on an ``analysis`` child run."""
+    tracker.describe(build_verdict(results).markdown())
+    if not isinstance(results.analysis, Missing):
+        document = results.analysis.to_document()
+        regime = str((document.get("regime") or {}).get("label", "unknown"))
+        table1 = document.get("table1") or {}
+        tracker.log_analysis(table1, regime, table1_markdown(table1))
 
 
 def run_sweep(
@@ -260,6 +295,7 @@ def run_sweep(
     """
     plan = plan_sweep(config, source)
     check_resume(plan, resume)
+    preflight(config, plan.tracking_uri, plan.storage.local_dir, source)
     options = options or TrainableOptions()
     plan.storage.local_dir.mkdir(parents=True, exist_ok=True)
     tracker = _open_tracker(config, plan, source, resume)
@@ -270,9 +306,10 @@ def run_sweep(
         analysis = None
         if policy is None:
             analysis = session.policy = start_analysis(config, plan.storage.local_dir / "analysis")
-        runner = StageRunner(plan, config, tracker.parent_run_id or "", decisions)
+        datasets = dataset_inputs(config)
+        runner = StageRunner(plan, config, tracker.parent_run_id or "", decisions, datasets)
         search = _search(runner, plan, config, resume, options)
-        stages = (search, *_final(runner, config, search, resume, options))
+        stages = (search, *_final(runner, config, search, resume, options, tracker))
         run = _publish(config, source, plan, tracker, decisions, analysis, stages)
         status = "FINISHED"
         return run

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -20,6 +21,7 @@ from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tun
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.search.policy import DecisionLog
+from nonbinary_ft.tracking.runs import DatasetInfo
 from nonbinary_ft.tuning.callbacks import MlflowTrialCallback, sweep_callbacks
 from nonbinary_ft.tuning.plan import SweepPlan
 from nonbinary_ft.tuning.progress import ProgressCallback
@@ -104,6 +106,7 @@ class StageRunner:
         config: the sweep file.
         parent_run_id: the sweep's MLflow parent run.
         decisions: the sweep's decision log (written to MLflow by the search stage).
+        datasets: the splits, logged as dataset inputs of every trial's run.
     """
 
     def __init__(
@@ -112,11 +115,13 @@ class StageRunner:
         config: ExperimentConfig,
         parent_run_id: str,
         decisions: DecisionLog,
+        datasets: Sequence[DatasetInfo] = (),
     ) -> None:
         self.plan = plan
         self.config = config
         self.parent_run_id = parent_run_id
         self.decisions = decisions
+        self.datasets = tuple(datasets)
 
     def _callbacks(self, stage: Stage, total: int, scheduler: Any) -> list[Any]:
         key = self.plan.sweep_key
@@ -127,6 +132,7 @@ class StageRunner:
             self.parent_run_id,
             stage,
             self.decisions if stage == Stage.SEARCH else None,
+            self.datasets,
         )
         return sweep_callbacks(scheduler, mlflow, ProgressCallback(key, stage, total))
 

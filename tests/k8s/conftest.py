@@ -11,12 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +21,12 @@ from typing import Any
 import pytest
 from k8s_helpers import K8S, REPO, kustomize, overlay_stacks
 
+from tests.servers import free_port, serving
+
 CHECKOV_VERSION = "3.3.30"
 # checkov pins old versions of packages that torch, ray and mlflow need newer (packaging,
 # networkx, ...), so it lives in a venv of its own inside .venv (removed by `make clean`).
 CHECKOV_VENV = REPO / ".venv" / "tools" / "checkov"
-MLFLOW_START_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="session")
@@ -73,12 +70,6 @@ def checkov() -> str:
     return str(executable)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class MlflowServer:
     """A running ``mlflow server --app-name basic-auth``.
@@ -104,30 +95,11 @@ class MlflowServer:
         }
 
 
-def _wait_healthy(uri: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + MLFLOW_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"mlflow server exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(
-        f"mlflow server not healthy after {MLFLOW_START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}"
-    )
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """A real MLflow tracking server with basic auth on 127.0.0.1, for the session."""
     workdir = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     auth_ini = workdir / "basic_auth.ini"
     # The same settings as k8s/base/platform/basic_auth.ini, on SQLite instead of PostgreSQL.
@@ -166,24 +138,5 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         "--artifacts-destination",
         str(workdir / "artifacts"),
     ]
-    log = workdir / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_healthy(uri, process, log)
+    with serving(command, f"{uri}/health", workdir, env):
         yield server
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,12 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from nonbinary_ft.cli.main import app
+from tests.servers import free_port
 from tests.tiny import tiny_document
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rendered_entrypoint() -> str:
@@ -131,7 +125,7 @@ def _stop(processes: list[subprocess.Popen], marker: str) -> None:
 @pytest.fixture
 def ray_nodes(tmp_path: Path, mlflow_server):
     """`ray start --head --num-cpus=0` and one worker with 2 CPUs, MLflow credentials in env."""
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard = free_port(), free_port()
     temp_dir = Path("/tmp") / f"ray-k8s-{port}"  # short: Ray's socket paths have a length limit
     home = tmp_path / "home"  # keeps a token in ~/.ray of another cluster out of this one
     home.mkdir()
@@ -152,10 +146,10 @@ def ray_nodes(tmp_path: Path, mlflow_server):
         # Ports Ray otherwise fixes (the agent's 52365, the client server's 10001) would clash
         # with another Ray cluster on the same machine, e.g. a test running beside this one.
         return [
-            f"--dashboard-agent-listen-port={_free_port()}",
-            f"--dashboard-agent-grpc-port={_free_port()}",
-            f"--metrics-export-port={_free_port()}",
-            f"--runtime-env-agent-port={_free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
         ]
 
     head = [
@@ -168,7 +162,7 @@ def ray_nodes(tmp_path: Path, mlflow_server):
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dashboard}",
         f"--temp-dir={temp_dir}",
-        f"--ray-client-server-port={_free_port()}",
+        f"--ray-client-server-port={free_port()}",
         *own_ports(),
         *common,
     ]

@@ -127,6 +127,7 @@ def test_render_keeps_an_s3_storage_and_http_tracking_server_of_the_file(tmp_pat
         ("SWEEP", ["--overlay", "production"], "--overlay"),
         ("SWEEP", ["--image", "Bad Image"], "--image"),
         ("SPACE", [], "sweep.space"),
+        ("SWEEP", ["--out", "FILE"], "--out"),
     ],
 )
 def test_render_bad_input_exits_2_with_one_line(tmp_path, content, args, needle):
@@ -139,6 +140,9 @@ def test_render_bad_input_exits_2_with_one_line(tmp_path, content, args, needle)
         sweep.write_text(yaml.safe_dump(raw))
     elif content is not None:
         sweep.write_text(content)
+    if "FILE" in args:  # --out naming an existing file
+        (tmp_path / "a-file").write_text("x")
+        args = [str(tmp_path / "a-file") if arg == "FILE" else arg for arg in args]
     result = _render(str(sweep), *args)
     assert result.exit_code == 2, result.output
     assert result.stdout == ""

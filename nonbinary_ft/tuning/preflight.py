@@ -1,0 +1,149 @@
+"""The checks a sweep passes before anything expensive (Ray, MLflow runs, data loading,
+training): what a user or a shared store feeds it must exist, load safely and answer.
+
+:func:`preflight` runs in ``nbft sweep`` (``--dry-run`` included) after the sweep file and
+its spaces are validated: the model's checkpoint file loads as a plain state dict, the data
+and ``analysis.source_sample`` can be indexed (roots and class folders exist), ``train.device``
+exists here (or, on a cluster, the trials ask for a GPU), the local storage folder is
+writable, an ``http(s)`` MLflow server answers within :data:`CONNECT_TIMEOUT_S` with the
+credentials given, and the history's replay tables read. Each failure is one
+:class:`~nonbinary_ft.errors.NbftError` (exit 2) naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.errors import ConfigError
+
+__all__ = ["CONNECT_TIMEOUT_S", "preflight"]
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long a service may take to answer before the sweep gives up (never an endless retry)."""
+
+
+def _check_model(config: ExperimentConfig) -> None:
+    if config.model.pretrained == "checkpoint":
+        from nonbinary_ft.models.loading import load_state_dict_file
+
+        load_state_dict_file(str(config.model.checkpoint))
+
+
+def _check_data(config: ExperimentConfig) -> None:
+    from nonbinary_ft.data import read_samples
+
+    read_samples(config.data)
+    sample = config.analysis.source_sample
+    if sample is not None and config.analysis.in_sweep:
+        try:
+            read_samples(sample)
+        except Exception as error:
+            raise ConfigError(
+                "analysis.source_sample", "a readable image folder of source images",
+                getattr(sample, "root", sample), str(error),
+            ) from None  # fmt: skip
+
+
+def _check_device(config: ExperimentConfig) -> None:
+    device = config.train.device
+    if not device.startswith("cuda"):
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        if config.sweep.resources.gpus <= 0:
+            raise ConfigError(
+                "sweep.resources.gpus", "> 0 with train.device 'cuda' (trials need a GPU)", 0
+            )
+        return
+    import torch
+
+    index = int(device.partition(":")[2] or 0)
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        raise ConfigError(
+            "train.device", "a device this machine has ('cpu' or 'auto' here)", device,
+            f"{torch.cuda.device_count()} CUDA devices found",
+        )  # fmt: skip
+
+
+def _check_storage(local_dir: Path) -> None:
+    """The run folder, or the nearest folder above it that exists, is a writable folder
+    (nothing is created here: a dry run leaves no trace)."""
+    existing = local_dir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    why = None
+    if not existing.is_dir():
+        why = f"{existing} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        why = f"{existing} is not writable by this user"
+    if why is not None:
+        raise ConfigError("sweep.storage.path", "a folder this user can write",
+                          str(local_dir), why)  # fmt: skip
+
+
+def _check_mlflow(tracking_uri: str) -> None:
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    request = urllib.request.Request(
+        f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
+    )
+    user, password = (
+        os.environ.get("MLFLOW_TRACKING_USERNAME"),
+        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
+    )
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError as error:
+        why = (
+            "the credentials (MLFLOW_TRACKING_USERNAME/PASSWORD) were refused"
+            if error.code in (401, 403)
+            else f"HTTP {error.code}"
+        )
+    except (OSError, ValueError) as error:
+        why = f"no answer within {CONNECT_TIMEOUT_S:g} s ({getattr(error, 'reason', error)})"
+    raise ConfigError("sweep.mlflow.tracking_uri", "an MLflow server that answers", tracking_uri,
+                      why)  # fmt: skip
+
+
+def preflight(
+    config: ExperimentConfig, tracking_uri: str, local_dir: Path, source: str | Path | None = None
+) -> None:
+    """Run every check of the module docstring, cheapest first.
+
+    Args:
+        config: the validated sweep file.
+        tracking_uri: the sweep's MLflow tracking URI.
+        local_dir: the sweep's local run folder.
+        source: the sweep file (named in a config error).
+
+    Raises:
+        NbftError: the first failing check (ConfigError, DataError, ModelError, TableError).
+    """
+    try:
+        _checks(config, tracking_uri, local_dir)
+    except ConfigError as error:
+        if error.source is not None or source is None:
+            raise
+        raise ConfigError(error.field, error.expected, error.got, error.fix, source) from None
+
+
+def _checks(config: ExperimentConfig, tracking_uri: str, local_dir: Path) -> None:
+    _check_device(config)
+    _check_storage(local_dir)
+    _check_model(config)
+    _check_data(config)
+    if config.sweep.search.history_tables:
+        from nonbinary_ft.tracking.history import read_tables
+
+        read_tables(config.sweep.search.history_tables)
+    _check_mlflow(config.sweep.search.history_uri or tracking_uri)
+    if config.sweep.search.history_uri:
+        _check_mlflow(tracking_uri)

@@ -1,0 +1,100 @@
+"""The preflight: bad inputs that used to fail inside every trial fail first, in seconds."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from nonbinary_ft.cli.main import app
+from nonbinary_ft.errors import ConfigError, DataError, ModelError
+from nonbinary_ft.tuning.preflight import preflight
+from tests.servers import free_port
+
+
+def _check(make_config, tmp_path, **changes):
+    config = make_config(tmp_path)
+    for section, values in changes.items():
+        part = getattr(config, section).model_copy(update=values)
+        config = config.model_copy(update={section: part})
+    preflight(config, f"sqlite:///{tmp_path / 'db'}", tmp_path / "runs" / "x", "sweep.yaml")
+
+
+def test_a_good_sweep_passes_and_leaves_no_folder(make_config, tmp_path):
+    _check(make_config, tmp_path)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_cuda_device_on_a_machine_without_one_is_refused(make_config, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ConfigError, match=r"sweep.yaml: 'train.device'"):
+        _check(make_config, tmp_path, train={"device": "cuda"})
+
+
+def test_storage_under_a_regular_file_is_refused(make_config, tmp_path):
+    (tmp_path / "runs").write_text("a file")
+    with pytest.raises(ConfigError, match=r"'sweep.storage.path'.*is a file"):
+        _check(make_config, tmp_path)
+
+
+def test_a_missing_data_root_and_a_crafted_checkpoint_are_refused(make_config, tmp_path):
+    from nonbinary_ft.config import DataConfig, ModelConfig
+
+    config = make_config(tmp_path)
+    folder = DataConfig.model_validate({"kind": "imagefolder", "root": str(tmp_path / "none")})
+    bad = config.model_copy(update={"data": folder})
+    with pytest.raises(DataError, match="none"):
+        preflight(bad, "sqlite:///x.db", tmp_path / "runs")
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("payload ran",))
+
+    checkpoint = tmp_path / "weights.pt"
+    torch.save({"state_dict": Payload()}, checkpoint)
+    model = ModelConfig.model_validate(
+        {"name": config.model.name, "pretrained": "checkpoint", "checkpoint": str(checkpoint)}
+    )
+    with pytest.raises(ModelError, match="weights.pt"):
+        preflight(config.model_copy(update={"model": model}), "sqlite:///x.db", tmp_path / "r")
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(401)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_mlflow_server_that_refuses_or_is_not_there_fails_in_seconds(make_config, tmp_path):
+    config = make_config(tmp_path)
+    with pytest.raises(ConfigError, match="no answer within"):
+        preflight(config, f"http://127.0.0.1:{free_port()}", tmp_path / "runs")
+    server = HTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(ConfigError, match="credentials"):
+            preflight(config, uri, tmp_path / "runs")
+    finally:
+        server.shutdown()
+
+
+def test_the_dry_run_runs_the_preflight(make_document, tmp_path):
+    space = {"name": "lr", "parameters": {"lr_high": {"type": "float", "low": 0.001, "high": 0.1}}}
+    document = make_document(tmp_path, "dry", space=space)
+    document["data"] = {"kind": "imagefolder", "root": str(tmp_path / "missing")}
+    source = tmp_path / "dry.yaml"
+    source.write_text(yaml.safe_dump(document))
+    result = CliRunner().invoke(app, ["sweep", str(source), "--dry-run"])
+    assert result.exit_code == 2
+    assert "missing" in result.output
