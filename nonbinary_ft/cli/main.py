@@ -223,7 +223,7 @@ def sweep(
         from nonbinary_ft.tuning.preflight import preflight
 
         plan = plan_sweep(config, sweep_file)
-        preflight(config, plan.tracking_uri, plan.storage.local_dir, sweep_file)
+        preflight(config, plan.tracking_uri, plan.storage, sweep_file)
         if json_output:
             print_json(plan.to_dict())
         else:

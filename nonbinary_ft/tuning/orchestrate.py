@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -148,7 +149,10 @@ def _open_tracker(
     """The sweep's MLflow side, its parent run open (reopened on resume)."""
     artifacts = None
     if config.sweep.mlflow.tracking_uri is None:
-        artifacts = (plan.storage.local_dir / "mlartifacts").as_uri()
+        artifacts = plan.storage.mlflow_artifacts
+        if plan.storage.is_s3 and plan.storage.endpoint_url:
+            # MLflow's S3 artifact store reads its endpoint from the environment only.
+            os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", plan.storage.endpoint_url)
     tracker = SweepTracker(plan.tracking_uri, plan.mlflow_experiment, plan.sweep_key, artifacts)
     tracker.open_parent(config.name, resume, source)
     if not resume:
@@ -295,7 +299,7 @@ def run_sweep(
     """
     plan = plan_sweep(config, source)
     check_resume(plan, resume)
-    preflight(config, plan.tracking_uri, plan.storage.local_dir, source)
+    preflight(config, plan.tracking_uri, plan.storage, source)
     options = options or TrainableOptions()
     plan.storage.local_dir.mkdir(parents=True, exist_ok=True)
     tracker = _open_tracker(config, plan, source, resume)

@@ -86,9 +86,22 @@ class StorageLocation:
         scheme, _, host = endpoint.rpartition("://")
         # pyarrow takes the transport apart from the host (it defaults to https).
         filesystem = pyarrow.fs.S3FileSystem(
-            endpoint_override=host, scheme=scheme or "https", region=self.region
+            endpoint_override=host,
+            scheme=scheme or "https",
+            region=self.region,
+            # An endpoint that does not answer fails in seconds rather than retrying on.
+            connect_timeout=S3_CONNECT_TIMEOUT_S,
+            retry_strategy=pyarrow.fs.AwsStandardS3RetryStrategy(max_attempts=3),
         )
         return self.root.removeprefix("s3://"), filesystem
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        """Where a sweep with the default (local) tracking store keeps MLflow's artifacts:
+        beside Ray's storage on S3, else in the local run folder."""
+        if self.is_s3:
+            return f"{self.root}/mlartifacts"
+        return (self.local_dir / "mlartifacts").as_uri()
 
     @classmethod
     def from_config(cls, config: ExperimentConfig) -> StorageLocation:
@@ -104,6 +117,10 @@ class StorageLocation:
             )
         local = (Path(path).expanduser() / config.name).resolve()
         return cls(str(local), local)
+
+
+S3_CONNECT_TIMEOUT_S = 10.0
+"""Seconds to connect to an S3 endpoint before a request fails."""
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 training): what a user or a shared store feeds it must exist, load safely and answer.
 
 :func:`preflight` runs in ``nbft sweep`` (``--dry-run`` included) after the sweep file and
-its spaces are validated: the model's checkpoint file loads as a plain state dict, the data
-and ``analysis.source_sample`` can be indexed (roots and class folders exist), ``train.device``
-exists here (or, on a cluster, the trials ask for a GPU), the local storage folder is
-writable, an ``http(s)`` MLflow server answers within :data:`CONNECT_TIMEOUT_S` with the
-credentials given, and the history's replay tables read. Each failure is one
-:class:`~nonbinary_ft.errors.NbftError` (exit 2) naming the field.
+its spaces are validated: the model's checkpoint file loads as a plain state dict; the data
+and ``analysis.source_sample`` can be indexed (roots and class folders exist);
+``train.device`` exists here (or, on a cluster, the trials ask for a GPU); the local storage
+folder is writable and an S3 bucket answers; an ``http(s)`` MLflow server answers within
+:data:`CONNECT_TIMEOUT_S` with the credentials given; the history's replay tables read. Each
+failure is one :class:`~nonbinary_ft.errors.NbftError` (exit 2) naming the field.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.tuning.plan import StorageLocation
 
 __all__ = ["CONNECT_TIMEOUT_S", "preflight"]
 
@@ -69,6 +70,21 @@ def _check_device(config: ExperimentConfig) -> None:
         )  # fmt: skip
 
 
+def _check_s3(storage: StorageLocation) -> None:
+    """The bucket answers (with the credentials in the environment) within the timeout."""
+    path, filesystem = storage.ray_storage()
+    bucket = path.split("/", 1)[0]
+    try:
+        info = filesystem.get_file_info(bucket)
+    except OSError as error:
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        raise ConfigError("sweep.storage.path", "an S3 location this machine can reach",
+                          storage.root, first) from None  # fmt: skip
+    if info.type.name == "NotFound":
+        raise ConfigError("sweep.storage.path", "an S3 location in an existing bucket",
+                          storage.root, f"bucket '{bucket}' not found")  # fmt: skip
+
+
 def _check_storage(local_dir: Path) -> None:
     """The run folder, or the nearest folder above it that exists, is a writable folder
     (nothing is created here: a dry run leaves no trace)."""
@@ -114,30 +130,35 @@ def _check_mlflow(tracking_uri: str) -> None:
 
 
 def preflight(
-    config: ExperimentConfig, tracking_uri: str, local_dir: Path, source: str | Path | None = None
+    config: ExperimentConfig,
+    tracking_uri: str,
+    storage: StorageLocation,
+    source: str | Path | None = None,
 ) -> None:
     """Run every check of the module docstring, cheapest first.
 
     Args:
         config: the validated sweep file.
         tracking_uri: the sweep's MLflow tracking URI.
-        local_dir: the sweep's local run folder.
+        storage: where the sweep keeps its results (a local folder, or S3 and a local one).
         source: the sweep file (named in a config error).
 
     Raises:
         NbftError: the first failing check (ConfigError, DataError, ModelError, TableError).
     """
     try:
-        _checks(config, tracking_uri, local_dir)
+        _checks(config, tracking_uri, storage)
     except ConfigError as error:
         if error.source is not None or source is None:
             raise
         raise ConfigError(error.field, error.expected, error.got, error.fix, source) from None
 
 
-def _checks(config: ExperimentConfig, tracking_uri: str, local_dir: Path) -> None:
+def _checks(config: ExperimentConfig, tracking_uri: str, storage: StorageLocation) -> None:
     _check_device(config)
-    _check_storage(local_dir)
+    _check_storage(storage.local_dir)
+    if storage.is_s3:
+        _check_s3(storage)
     _check_model(config)
     _check_data(config)
     if config.sweep.search.history_tables:

@@ -12,8 +12,13 @@ from typer.testing import CliRunner
 
 from nonbinary_ft.cli.main import app
 from nonbinary_ft.errors import ConfigError, DataError, ModelError
+from nonbinary_ft.tuning.plan import StorageLocation
 from nonbinary_ft.tuning.preflight import preflight
 from tests.servers import free_port
+
+
+def _local(tmp_path):
+    return StorageLocation(str(tmp_path / "runs"), tmp_path / "runs")
 
 
 def _check(make_config, tmp_path, **changes):
@@ -21,7 +26,8 @@ def _check(make_config, tmp_path, **changes):
     for section, values in changes.items():
         part = getattr(config, section).model_copy(update=values)
         config = config.model_copy(update={section: part})
-    preflight(config, f"sqlite:///{tmp_path / 'db'}", tmp_path / "runs" / "x", "sweep.yaml")
+    storage = StorageLocation(str(tmp_path / "runs" / "x"), tmp_path / "runs" / "x")
+    preflight(config, f"sqlite:///{tmp_path / 'db'}", storage, "sweep.yaml")
 
 
 def test_a_good_sweep_passes_and_leaves_no_folder(make_config, tmp_path):
@@ -50,7 +56,7 @@ def test_a_missing_data_root_and_a_crafted_checkpoint_are_refused(make_config, t
     folder = DataConfig.model_validate({"kind": "imagefolder", "root": str(tmp_path / "none")})
     bad = config.model_copy(update={"data": folder})
     with pytest.raises(DataError, match="none"):
-        preflight(bad, "sqlite:///x.db", tmp_path / "runs")
+        preflight(bad, "sqlite:///x.db", _local(tmp_path))
 
     class Payload:
         def __reduce__(self):
@@ -62,7 +68,7 @@ def test_a_missing_data_root_and_a_crafted_checkpoint_are_refused(make_config, t
         {"name": config.model.name, "pretrained": "checkpoint", "checkpoint": str(checkpoint)}
     )
     with pytest.raises(ModelError, match="weights.pt"):
-        preflight(config.model_copy(update={"model": model}), "sqlite:///x.db", tmp_path / "r")
+        preflight(config.model_copy(update={"model": model}), "sqlite:///x.db", _local(tmp_path))
 
 
 class _Refusing(BaseHTTPRequestHandler):
@@ -77,14 +83,14 @@ class _Refusing(BaseHTTPRequestHandler):
 def test_an_mlflow_server_that_refuses_or_is_not_there_fails_in_seconds(make_config, tmp_path):
     config = make_config(tmp_path)
     with pytest.raises(ConfigError, match="no answer within"):
-        preflight(config, f"http://127.0.0.1:{free_port()}", tmp_path / "runs")
+        preflight(config, f"http://127.0.0.1:{free_port()}", _local(tmp_path))
     server = HTTPServer(("127.0.0.1", 0), _Refusing)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         uri = f"http://127.0.0.1:{server.server_port}"
         with pytest.raises(ConfigError, match="credentials"):
-            preflight(config, uri, tmp_path / "runs")
+            preflight(config, uri, _local(tmp_path))
     finally:
         server.shutdown()
 
@@ -98,3 +104,17 @@ def test_the_dry_run_runs_the_preflight(make_document, tmp_path):
     result = CliRunner().invoke(app, ["sweep", str(source), "--dry-run"])
     assert result.exit_code == 2
     assert "missing" in result.output
+
+
+def test_an_s3_endpoint_that_does_not_answer_fails_in_seconds(make_config, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    storage = StorageLocation(
+        "s3://bucket/sweeps/x", tmp_path / "runs", f"http://127.0.0.1:{free_port()}"
+    )
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="'sweep.storage.path' must be an S3 location"):
+        preflight(make_config(tmp_path), "sqlite:///x.db", storage)
+    assert time.monotonic() - started < 60
