@@ -22,7 +22,7 @@ from nonbinary_ft.results import (
     SweepResults,
     TrialResult,
 )
-from nonbinary_ft.vocabulary import TrialStatus
+from nonbinary_ft.vocabulary import DecisionKind, TrialStatus
 
 __all__ = [
     "PAPER_TABLE1",
@@ -187,7 +187,8 @@ def _status_counts(trials: Sequence[TrialResult]) -> str:
 def build_pruning(
     pruning: Sequence[PruningDecision] | Missing, trials: Sequence[TrialResult] | Missing
 ) -> PruningSection:
-    """Section 4: what was pruned, when, why, and the compute it saved (pure).
+    """Section 4: the search's decisions (warm starts, stops, vetoes), when, why, and the
+    compute the stops saved (pure).
 
     Saved compute = the sum of the decisions' ``epochs_saved_estimate`` times the mean epoch
     time over every recorded epoch of every trial.
@@ -201,10 +202,15 @@ def build_pruning(
     rows = []
     for d in sorted(pruning, key=lambda d: d.time_s):
         saved = None if mean_epoch is None else d.epochs_saved_estimate * mean_epoch
+        what = "region (no longer sampled)"
+        if d.kind == DecisionKind.WARM_START:
+            what = "first trials (warm start)"
+        elif d.trial_id is not None:
+            what = f"trial {d.trial_id}"
         rows.append(
             (
                 f"{text.duration(d.time_s)} after start",
-                f"trial {d.trial_id}" if d.trial_id is not None else "region (no longer sampled)",
+                what,
                 str(d.kind),
                 d.reason,
                 text.settings_text(d.settings),
@@ -214,11 +220,14 @@ def build_pruning(
         )
     epochs = sum(d.epochs_saved_estimate for d in pruning)
     saved_s = None if mean_epoch is None else epochs * mean_epoch
-    stopped = sum(d.trial_id is not None for d in pruning)
+    warm = sum(d.kind == DecisionKind.WARM_START for d in pruning)
+    stopped = sum(d.trial_id is not None and d.kind != DecisionKind.WARM_START for d in pruning)
+    vetoes = len(pruning) - warm
     summary = (
-        f"{counts}{_plural(len(pruning), 'pruning decision')} "
+        f"{counts}{_plural(warm, 'setting')} of past sweeps tried first; "
+        f"{vetoes} {'stop or veto' if vetoes == 1 else 'stops or vetoes'} "
         f"({_plural(stopped, 'running trial')} stopped, "
-        f"{_plural(len(pruning) - stopped, 'region')} no longer sampled): "
+        f"{_plural(vetoes - stopped, 'region')} no longer sampled): "
         f"about {epochs:.1f} epochs saved"
     )
     if saved_s is not None:

@@ -12,7 +12,8 @@ from nonbinary_ft.reporting import figures
 from nonbinary_ft.reporting.importance import importance_chart
 from nonbinary_ft.reporting.records import build_evidence, build_pruning, build_report
 from nonbinary_ft.reporting.verdict import build_verdict
-from nonbinary_ft.results import Missing, TrialResult
+from nonbinary_ft.results import Missing, PruningDecision, TrialResult
+from nonbinary_ft.vocabulary import DecisionKind
 
 
 def test_verdict_matches_the_results(results):
@@ -84,8 +85,22 @@ def test_pruning_log_and_compute_saved(results):
         "trial t11",
     ]
     assert "2 pruned, 1 stopped, 1 diverged" in section.summary
+    assert "0 settings of past sweeps tried first; 3 stops or vetoes" in section.summary
     assert "6.5 min of compute" in section.summary
     assert "gap=-0.16, fisher=1.6" in section.table.rows[0][3]
+
+
+def test_warm_starts_are_listed_and_save_nothing(results):
+    warm = PruningDecision(
+        kind=DecisionKind.WARM_START, reason="#1 of past sweep a (0.900)",
+        settings={"lr_high": 0.01}, time_s=0.1, epochs_saved_estimate=0.0,
+    )  # fmt: skip
+    section = build_pruning((warm, *results.pruning), results.trials)
+    assert section.table.rows[0][1] == "first trials (warm start)"
+    assert section.epochs_saved == 13.0
+    assert "1 setting of past sweeps tried first; 3 stops or vetoes (2 running trials" in (
+        section.summary
+    )
 
 
 def test_figure_records_hold_the_trials(results):

@@ -75,7 +75,7 @@ def test_html_is_self_contained_with_every_plot(written):
         assert source.startswith("data:image/png;base64,")
         Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).verify()
     assert "not enough data" not in page
-    for section in ("2. Evidence", "3. Plots", "4. Pruning log", "5. Reproducibility"):
+    for section in ("2. Evidence", "3. Plots", "4. Decision log", "5. Reproducibility"):
         assert section in page
     assert "-16.00 points" in page and "Caltech256-30 (paper)" in page
     assert "6.5 min of compute" in page
