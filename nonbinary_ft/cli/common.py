@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import logging.handlers
 import sys
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -18,7 +20,7 @@ from rich.console import Console
 
 from nonbinary_ft.errors import NbftError
 
-__all__ = ["out", "err", "JsonFlag", "Verbose", "handle_errors", "print_json"]
+__all__ = ["out", "err", "JsonFlag", "Verbose", "handle_errors", "inputs_checked", "print_json"]
 
 out = Console()
 err = Console(stderr=True)
@@ -29,24 +31,77 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")]
 
 
+HOLD_LOGS_S = 10.0
+"""At most this long are log lines held back (bad input is found within seconds)."""
+
+
+class _HeldLogs(logging.handlers.MemoryHandler):
+    """Holds the log lines until the command's input has been checked.
+
+    Bad input then prints its one ``error:`` line and nothing else; once the checks pass
+    (:func:`inputs_checked`), or after :data:`HOLD_LOGS_S` seconds, the held lines are
+    written and later ones go straight through. A warning or an error is never held back.
+    """
+
+    def __init__(self) -> None:
+        target = logging.StreamHandler(sys.stderr)
+        target.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        super().__init__(capacity=100_000, flushLevel=logging.WARNING, target=target)
+
+    def pass_through(self) -> None:
+        """Write what is held; from now on every line goes out at once.
+
+        (Not ``release``: that is the handler's lock.)
+        """
+        self.capacity = 1
+        self.flush()
+
+    def drop(self) -> None:
+        """Forget what is held (the input was bad: the error line says it all)."""
+        with self.lock:
+            self.buffer.clear()
+
+
+_held: _HeldLogs | None = None
+
+
+def inputs_checked() -> None:
+    """Called by a command once its input passed every check: the held logs go out."""
+    if _held is not None:
+        _held.pass_through()
+
+
+def _install_logging(verbose: bool) -> _HeldLogs:
+    global _held
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _HeldLogs)]:
+        root.removeHandler(handler)
+    _held = _HeldLogs()
+    root.addHandler(_held)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    timer = threading.Timer(HOLD_LOGS_S, _held.pass_through)
+    timer.daemon = True
+    timer.start()
+    return _held
+
+
 def handle_errors(command: F) -> F:
     """Bad input: one line on stderr, exit 2. Any other failure: exit 1."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        logging.basicConfig(
-            level=logging.DEBUG if kwargs.get("verbose") else logging.INFO,
-            format="%(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        held = _install_logging(bool(kwargs.get("verbose")))
         try:
             return command(*args, **kwargs)
         except NbftError as error:
+            held.drop()
             err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        finally:
+            held.pass_through()
 
     return wrapper  # type: ignore[return-value]
 

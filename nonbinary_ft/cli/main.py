@@ -15,7 +15,15 @@ import typer
 from rich.table import Table
 
 from nonbinary_ft.cli.bench import bench_app
-from nonbinary_ft.cli.common import JsonFlag, Verbose, err, handle_errors, out, print_json
+from nonbinary_ft.cli.common import (
+    JsonFlag,
+    Verbose,
+    err,
+    handle_errors,
+    inputs_checked,
+    out,
+    print_json,
+)
 from nonbinary_ft.cli.history import history_app
 
 app = typer.Typer(
@@ -232,7 +240,13 @@ def sweep(
     from nonbinary_ft.tuning import run_sweep
 
     with SweepDisplay(err, config.name) as display:
-        result = run_sweep(config, source=sweep_file, resume=resume, progress=display.update)
+        result = run_sweep(
+            config,
+            source=sweep_file,
+            resume=resume,
+            progress=display.update,
+            on_checked=inputs_checked,
+        )
     if json_output:
         print_json(result.to_dict())
     else:

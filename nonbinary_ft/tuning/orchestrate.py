@@ -281,6 +281,7 @@ def run_sweep(
     policy: PruningPolicy | None = None,
     progress: Callable[[Any], None] | None = None,
     options: TrainableOptions | None = None,
+    on_checked: Callable[[], None] | None = None,
 ) -> SweepRun:
     """Run (or resume) a sweep: analysis and search, then the seeded final runs, then publish.
 
@@ -291,6 +292,7 @@ def run_sweep(
         policy: the pruning policy; None starts stage 1's analysis actor for it.
         progress: called with each :class:`~nonbinary_ft.tuning.progress.SweepProgress`.
         options: the trainable's test hooks.
+        on_checked: called once the sweep file, the plan and the preflight have passed.
 
     Raises:
         ConfigError: a bad sweep file, --resume with nothing to resume, or a new sweep where
@@ -300,6 +302,8 @@ def run_sweep(
     plan = plan_sweep(config, source)
     check_resume(plan, resume)
     preflight(config, plan.tracking_uri, plan.storage, source)
+    if on_checked is not None:
+        on_checked()
     options = options or TrainableOptions()
     plan.storage.local_dir.mkdir(parents=True, exist_ok=True)
     tracker = _open_tracker(config, plan, source, resume)

@@ -118,3 +118,16 @@ def test_an_s3_endpoint_that_does_not_answer_fails_in_seconds(make_config, tmp_p
     with pytest.raises(ConfigError, match="'sweep.storage.path' must be an S3 location"):
         preflight(make_config(tmp_path), "sqlite:///x.db", storage)
     assert time.monotonic() - started < 60
+
+
+def test_bad_input_prints_one_line_and_no_log_lines_before_it(make_document, tmp_path):
+    space = {"name": "lr", "parameters": {"lr_high": {"type": "float", "low": 0.001, "high": 0.1}}}
+    document = make_document(tmp_path, "oneline", space=space)
+    document["data"] = {"kind": "imagefolder", "root": str(tmp_path / "missing")}
+    source = tmp_path / "oneline.yaml"
+    source.write_text(yaml.safe_dump(document))
+    for args in (["sweep", str(source)], ["sweep", str(source), "--dry-run"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), lines
