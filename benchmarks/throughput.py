@@ -28,8 +28,9 @@ from nonbinary_ft.training.loop import Precision, train_one_epoch
 from nonbinary_ft.training.optim import build_param_groups, create_optimizer, create_scheduler
 
 
-def bare_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-               device: torch.device) -> int:
+def bare_epoch(
+    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device
+) -> int:
     """The reference: the plainest correct PyTorch training loop."""
     model.train()
     criterion = nn.CrossEntropyLoss()
@@ -65,15 +66,24 @@ def main() -> None:
     trial_model = timm.create_model(args.model, pretrained=False, num_classes=10).to(device)
     trial_model.load_state_dict(bare_model.state_dict())
 
-    bare_opt = torch.optim.SGD(bare_model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
-                               weight_decay=1e-4)
-    settings = TrialSettings(reinit_layers=2, lr_high=0.01, low_layers=3, lr_low=0.001,
-                             l2sp_layers=4, alpha=0.01, beta=1e-4)
+    bare_opt = torch.optim.SGD(
+        bare_model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4
+    )
+    settings = TrialSettings(
+        reinit_layers=2,
+        lr_high=0.01,
+        low_layers=3,
+        lr_low=0.001,
+        l2sp_layers=4,
+        alpha=0.01,
+        beta=1e-4,
+    )
     train_cfg = TrainConfig(epochs=args.rounds + 1, warmup_epochs=1)
     layer_map = build_layer_map(trial_model, args.model)
     plan = plan_layers(layer_map, settings)
-    optimizer = create_optimizer(build_param_groups(trial_model, layer_map, plan, settings),
-                                 train_cfg)
+    optimizer = create_optimizer(
+        build_param_groups(trial_model, layer_map, plan, settings), train_cfg
+    )
     scheduler = create_scheduler(optimizer, train_cfg, steps_per_epoch=len(loader))
     regulariser = L2SPRegulariser(trial_model, layer_map, plan, settings.alpha, settings.beta)
     precision = Precision.for_device(device, amp=False, channels_last=False)
@@ -94,8 +104,9 @@ def main() -> None:
         return bare_epoch(bare_model, loader, bare_opt, device)
 
     def run_trial_loop() -> int:
-        return train_one_epoch(trial_model, loader, optimizer, scheduler, regulariser,
-                               precision, scaler).samples
+        return train_one_epoch(
+            trial_model, loader, optimizer, scheduler, regulariser, precision, scaler
+        ).samples
 
     run_bare()  # warm-up: allocator, kernels, caches
     run_trial_loop()

@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from nonbinary_ft.replay.benchmark import (
     DEFAULT_BUDGET,
@@ -32,6 +33,7 @@ from nonbinary_ft.replay.plots import write_regret_plots
 from nonbinary_ft.replay.strategies import STRATEGIES
 from nonbinary_ft.replay.table import CURVES_FILE, read_table
 from nonbinary_ft.results import jsonable
+from nonbinary_ft.search.regime_fit import refit_rule
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,6 +65,20 @@ def science_table(rows: list) -> str:
             f"| {row.task} | {row.regime} ({gap}, {fisher}) | {point} | " + " | ".join(cells) + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def rule_text(rule: Any) -> str:
+    """The paper's regime rule against the one refit on these tasks, as a Markdown line."""
+    paper = "-" if rule.paper_accuracy is None else f"{100 * rule.paper_accuracy:.0f} %"
+    line = f"The paper's rule gave the regime the winner speaks for on {paper} of {rule.sweeps}"
+    line += " tasks"
+    if rule.refit is not None:
+        fit = rule.refit
+        line += (
+            f"; refit on them, `{fit.text}` is right on {100 * fit.train_accuracy:.0f} % "
+            f"({100 * fit.cv_accuracy:.0f} % leave-one-task-out)"
+        )
+    return line + ".\n"
 
 
 def results_table(rows: list) -> str:
@@ -125,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     plots = write_regret_plots(curves, args.out)
     worse = _worse_than_reference(curves, "tpe_asha")
     science = [science_row(read_table(folder)) for folder in folders]
+    rule = refit_rule([read_table(folder).as_past_sweep() for folder in folders])
     document = {
         "tasks": [folder.name for folder in folders],
         "strategies": args.strategies,
@@ -134,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         "replay_s": round(elapsed, 1),
         "results": [dataclasses.asdict(row) for row in rows],
         "science": [dataclasses.asdict(row) for row in science],
+        "regime_rule": dataclasses.asdict(rule),
         "worse_than_tpe_asha": worse,
         "plots": [str(path) for path in plots],
     }
     (args.out / "replay.json").write_text(json.dumps(jsonable(document), indent=2) + "\n")
-    (args.out / "science.md").write_text(science_table(science))
+    (args.out / "science.md").write_text(science_table(science) + "\n" + rule_text(rule))
     (args.out / "results.md").write_text(results_table(rows))
     print(science_table(science), file=sys.stderr)
     print(json.dumps(jsonable(document), indent=2))

@@ -56,7 +56,22 @@ def _tracking_uri(tracking_uri: str | None, sweep_file: Path | None) -> str | No
     return config.sweep.search.history_uri or plan_sweep(config, sweep_file).tracking_uri
 
 
-def _show(history: list[Any], points: list[Any]) -> None:
+def _rule_lines(comparison: Any) -> list[str]:
+    paper = comparison.paper_accuracy
+    lines = [
+        f"regime rule on {comparison.sweeps} past sweeps whose winner tells the regime: "
+        f"the paper's rule right on {'-' if paper is None else f'{100 * paper:.0f} %'}"
+    ]
+    if comparison.refit is not None:
+        fit = comparison.refit
+        lines.append(
+            f"refit: {fit.text}; right on {100 * fit.train_accuracy:.0f} % "
+            f"({100 * fit.cv_accuracy:.0f} % leave-one-sweep-out)"
+        )
+    return lines
+
+
+def _show(history: list[Any], points: list[Any], comparison: Any) -> None:
     table = Table(title=f"{len(history)} past sweeps")
     for column in ("sweep", "regime", "fixed-feature acc", "Fisher", "best val", "winner"):
         table.add_column(column)
@@ -67,6 +82,8 @@ def _show(history: list[Any], points: list[Any]) -> None:
             f"{past.evidence.fisher:.3g}", best, str(past.winner),
         )  # fmt: skip
     out.print(table)
+    for line in _rule_lines(comparison):
+        out.print(line, highlight=False)
     for index, point in enumerate(points, 1):
         out.print(f"first trial {index}: {point.settings}  <- {point.reason}", highlight=False)
 
@@ -94,6 +111,7 @@ def history(
     if ctx.invoked_subcommand is not None:
         return
     from nonbinary_ft.errors import ConfigError
+    from nonbinary_ft.search.regime_fit import refit_rule
     from nonbinary_ft.tracking.history import read_history, read_tables
 
     uri = _tracking_uri(tracking_uri, sweep_file)
@@ -101,17 +119,19 @@ def history(
         raise ConfigError("--tracking-uri", "a tracking URI, a --table or a --for sweep file", None)
     history = (read_history(uri) if uri else []) + read_tables(tables or [])
     document, points = _first_trials(sweep_file, history) if sweep_file else (None, [])
+    comparison = refit_rule(history)
     if json_output:
         print_json(
             {
                 "tracking_uri": uri,
                 "history": history,
+                "regime_rule": comparison,
                 "evidence": (document or {}).get("table1"),
                 "first_trials": points,
             }
         )
         return
-    _show(history, points)
+    _show(history, points, comparison)
 
 
 @history_app.command("export")

@@ -6,6 +6,7 @@ With ``--json`` a command prints one JSON document on stdout; logs always go to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -239,7 +240,9 @@ def sweep(
         return
     from nonbinary_ft.tuning import run_sweep
 
-    with SweepDisplay(err, config.name) as display:
+    # Ray prints what its processes log (a lost node's raylet, a worker's output) on the
+    # driver's stdout: while the sweep runs, that is stderr, so stdout holds only the result.
+    with contextlib.redirect_stdout(sys.stderr), SweepDisplay(err, config.name) as display:
         result = run_sweep(
             config,
             source=sweep_file,

@@ -171,7 +171,11 @@ class TaskTable:
             (dict(self.points[i]), float(final[i])) for i in order if np.isfinite(final[i])
         )
         regime = str(((document or {}).get("regime") or {}).get("label", "unknown"))
-        return PastSweep(self.task, vector, ranked, source=f"table {self.task}", regime=regime)
+        gap = ((document or {}).get("table1") or {}).get("gap")
+        return PastSweep(
+            self.task, vector, ranked, f"table {self.task}", regime,
+            float(gap) if isinstance(gap, int | float) else None,
+        )  # fmt: skip
 
     @property
     def grid_compute_s(self) -> float:

@@ -92,6 +92,7 @@ class PastSweep:
         ranked: its completed settings with their validation accuracy, best first.
         source: where it was read from (an MLflow run id, a table folder).
         regime: the regime its analysis decided.
+        gap: its gap (scratch - fixed), when the from-scratch run was made.
     """
 
     name: str
@@ -99,6 +100,7 @@ class PastSweep:
     ranked: tuple[tuple[dict[str, Any], float], ...]
     source: str = ""
     regime: str = "unknown"
+    gap: float | None = None
 
     @property
     def winner(self) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ Every finished sweep whose stage 1 produced evidence tags its parent run (format
 tag                           value
 ============================  ==================================================================
 ``nbft.history.format``       ``1``
-``nbft.history.evidence``     JSON ``{"fixed_feature_accuracy": a, "fisher": f}``
+``nbft.history.evidence``     JSON ``{"fixed_feature_accuracy": a, "fisher": f, "gap": g}``
 ``nbft.history.regime``       the regime stage 1 decided (``fits_well``, ...)
 ``nbft.history.model``        the model's name
 ``nbft.history.ranked``       JSON ``[[settings, val_accuracy], ...]``: the completed search
@@ -87,9 +87,10 @@ def history_tags(results: SweepResults, model: str) -> dict[str, str]:
         return {}
     completed.sort(key=lambda item: -item[1])
     regime = str((document.get("regime") or {}).get("label", "unknown"))
+    gap = (document.get("table1") or {}).get("gap")
     return {
         TAG_FORMAT: HISTORY_FORMAT,
-        TAG_EVIDENCE: json.dumps(evidence.to_dict()),
+        TAG_EVIDENCE: json.dumps({**evidence.to_dict(), "gap": gap}),
         TAG_REGIME: regime,
         TAG_MODEL: model,
         TAG_RANKED: _ranked_json(completed),
@@ -103,13 +104,17 @@ def past_sweep_from_tags(name: str, tags: Mapping[str, str], source: str) -> Pas
         ResultsError: the tags are not in the format above.
     """
     try:
-        evidence = EvidenceVector.from_document({"table1": json.loads(tags[TAG_EVIDENCE])})
+        table1 = json.loads(tags[TAG_EVIDENCE])
+        evidence = EvidenceVector.from_document({"table1": table1})
         ranked = tuple((dict(row[0]), float(row[1])) for row in json.loads(tags[TAG_RANKED]))
-    except (KeyError, TypeError, ValueError, IndexError) as error:
+        gap = table1.get("gap")
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise ResultsError(f"run {source}: malformed history tags ({error})") from None
     if evidence is None:
         raise ResultsError(f"run {source}: tag {TAG_EVIDENCE} holds no usable evidence")
-    return PastSweep(name, evidence, ranked, source, tags.get(TAG_REGIME, "unknown"))
+    regime = tags.get(TAG_REGIME, "unknown")
+    gap = float(gap) if isinstance(gap, int | float) else None
+    return PastSweep(name, evidence, ranked, source, regime, gap)
 
 
 def read_history(tracking_uri: str, exclude_run: str | None = None) -> list[PastSweep]:

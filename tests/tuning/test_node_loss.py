@@ -1,0 +1,93 @@
+"""Node loss: a worker node of a multi-node loopback cluster is removed mid-sweep.
+
+The cluster is the test's own (a head without CPUs, two one-CPU workers, so each runs one
+trial); the driver (``nbft sweep``) connects to it through RAY_ADDRESS, as on KubeRay. When
+a trial has checkpointed an epoch on worker A, A is removed without warning: that trial
+continues on worker B from its last checkpoint, the sweep completes, no finished epoch is
+trained again, and MLflow holds one run per trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def _lines(search: Path) -> dict[str, list[dict]]:
+    found = {}
+    for results in search.glob("*/result.json"):
+        text = results.read_text().splitlines()
+        found[results.parent.name] = [json.loads(line) for line in text if line.strip()]
+    return found
+
+
+def test_a_lost_nodes_trial_continues_on_the_other_node(tmp_path, make_document):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={"num_cpus": 0, "include_dashboard": False},
+    )
+    doomed = cluster.add_node(num_cpus=1)
+    survivor = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    document = make_document(
+        tmp_path,
+        "nodeloss",
+        space={"name": "lrs", "parameters": {"lr_high": {"type": "grid", "values": [0.01, 0.02]}}},
+        search={"algorithm": "grid"},
+        scheduler={"kind": "none"},
+        resources={"cpus": 1, "max_concurrent": 2},
+        final={"top_n": 0},
+        max_failures=3,
+    )
+    document["analysis"]["in_sweep"] = False
+    document["train"]["epochs"] = 6
+    document["data"]["synthetic"]["samples_per_class"] = 48  # epochs of about a second
+    sweep_file = tmp_path / "nodeloss.yaml"
+    sweep_file.write_text(yaml.safe_dump(document))
+    search = tmp_path / "runs" / "nodeloss" / "search"
+    env = {**os.environ, "RAY_ADDRESS": cluster.address}
+    try:
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "nonbinary_ft.cli.main", "sweep", str(sweep_file), "--json"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline, lost = time.monotonic() + 240, None
+        while lost is None and time.monotonic() < deadline:
+            assert driver.poll() is None, driver.communicate()[1][-3000:]
+            for trial_id, lines in _lines(search).items():
+                on_doomed = [x for x in lines if x.get("node_id") == doomed.node_id]
+                if on_doomed and not any(x.get("done") for x in lines):
+                    lost = trial_id
+            time.sleep(0.2)
+        assert lost is not None, "no trial reported an epoch on the doomed node in time"
+        cluster.remove_node(doomed, allow_graceful=False)
+        stdout, stderr = driver.communicate(timeout=600)
+        assert driver.returncode == 0, stderr[-3000:]
+    finally:
+        cluster.shutdown()
+
+    assert stdout.lstrip().startswith("{"), stdout[:2000]
+    summary = json.loads(stdout)
+    assert summary["counts"] == {"completed": 2}
+    lines = _lines(search)[lost]
+    trained = [x["epoch"] for x in lines if not x.get("replayed")]
+    assert trained == sorted(set(trained)) == list(range(1, 7)), trained  # none twice
+    assert lines[-1]["node_id"] == survivor.node_id  # it ended on the other node
+
+    client = MlflowClient(summary["mlflow"]["tracking_uri"])
+    experiment = client.get_experiment_by_name(summary["mlflow"]["experiment"])
+    runs = client.search_runs([experiment.experiment_id], "tags.`nbft.role` = 'trial'")
+    assert sorted(r.data.tags["nbft.trial_id"] for r in runs) == sorted(_lines(search))
