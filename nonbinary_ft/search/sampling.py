@@ -200,6 +200,16 @@ def constrain_space(
     size = f"{model_name} has {num_layers} layers"
     n_min = min(_int_values(params.get("low_layers"), base.low_layers), default=0)
     m_min = min(_int_values(params.get("l2sp_layers"), base.l2sp_layers), default=0)
+    for name, smallest in (("low_layers", n_min), ("l2sp_layers", m_min)):
+        # Even the head alone (k = 1) leaves only L - 1 layers for n and m: blame n or m.
+        if smallest > num_layers - 1:
+            in_space = name in params
+            raise ConfigError(
+                where.field(name) if in_space else f"settings.{name}",
+                f"at most {num_layers - 1} ({size}; n, m <= L-k with k >= 1)",
+                f"low {smallest}" if isinstance(params.get(name), IntRange) else smallest,
+                source=where.source if in_space else None,
+            )
     # The largest k that leaves room for the smallest n and m: L - k >= max(n_min, m_min).
     k_cap = min(layer_limits(num_layers, 1).max_reinit, num_layers - max(n_min, m_min))
     k_why = f"{size}; k <= L-1, and n, m <= L-k with n >= {n_min}, m >= {m_min}"

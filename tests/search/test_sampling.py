@@ -80,6 +80,15 @@ def test_capped_space_shows_the_model_bounds():
         ({"reinit_layers": {"type": "float", "low": 1, "high": 3}}, "reinit_layers", "int range"),
         ({"lr_high": {"type": "grid", "values": [0.01, -1]}}, "lr_high", "greater than 0"),
         ({"low_layers": {"type": "int", "low": 0, "high": 3}}, "lr_low", "because low_layers"),
+        (
+            {
+                "reinit_layers": {"type": "int", "low": 1, "high": 3},
+                "low_layers": {"type": "int", "low": 50, "high": 60},
+                "lr_low": {"type": "fixed", "value": 0.001},
+            },
+            "low_layers",
+            "at most 5",
+        ),
     ],
 )
 def test_impossible_or_invalid_ranges_name_the_parameter(parameters, field, expected):
