@@ -1,7 +1,8 @@
 """The replay benchmark: every strategy on every task's table, many seeds, in seconds.
 
-    python -m benchmarks.replay [--tasks suite-near,...] [--strategies tpe_asha,...]
-        [--seeds 20] [--workers 1,8] [--budget 0.5] [--out benchmarks/replay/results]
+    python -m benchmarks.replay [--tables DIR] [--history DIR] [--tasks suite-near,...]
+        [--strategies tpe_asha,...] [--seeds 20] [--workers 1,8] [--budget 0.5]
+        [--out benchmarks/replay/results]
 
 Prints one JSON document: ``results`` (one row per task, strategy and worker count: the
 median compute to come within 0.3 points of the table's best validation accuracy, how many
@@ -10,7 +11,8 @@ seeds reached it, the median final regret and the chosen configs' test accuracy)
 table 7's rows), ``worse_than_tpe_asha`` (per task and worker count, the budgets where each
 strategy's median regret is worse than TPE + ASHA's by more than the seeds' spread) and
 ``plots`` (regret against compute, one PNG per task). Strategies that
-learn from other tasks see every table but the one replayed (leave one task out).
+learn from other tasks see every table replayed and the project's tables (``--history``),
+never the one replayed (leave one task out).
 """
 
 from __future__ import annotations
@@ -114,6 +116,13 @@ def _worse_than_reference(curves: list, reference: str) -> dict[str, list[float]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", type=Path, default=HERE / "tables")
+    parser.add_argument(
+        "--history",
+        type=Path,
+        default=HERE / "tables",
+        help="tables a learning strategy may also learn from (never the task replayed); "
+        "default: the project's",
+    )
     parser.add_argument("--tasks", type=_names, default=None, help="default: every table")
     parser.add_argument("--strategies", type=_names, default=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=20)
@@ -134,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {what}", file=sys.stderr)
         return 2
     started = time.perf_counter()
+    history = sorted(path.parent for path in args.history.glob(f"*/{CURVES_FILE}"))
     rows, curves = run_benchmark(
-        folders, args.strategies, range(args.seeds), args.workers, args.budget, args.processes
-    )
+        folders, args.strategies, range(args.seeds), args.workers, args.budget, args.processes,
+        history,
+    )  # fmt: skip
     elapsed = time.perf_counter() - started
     plots = write_regret_plots(curves, args.out)
     worse = _worse_than_reference(curves, "tpe_asha")

@@ -36,6 +36,7 @@ __all__ = [
     "regret_curve",
     "science_row",
     "run_group",
+    "history_for",
     "run_benchmark",
 ]
 
@@ -244,6 +245,14 @@ def run_group(
     )
 
 
+def history_for(folder: str, known: Sequence[str]) -> tuple[str, ...]:
+    """The tables a learning strategy replayed on ``folder`` may learn from: every known one
+    but the task itself (the same folder, or a folder of the same task name)."""
+    name = Path(folder).name
+    others = (other for other in known if other != folder and Path(other).name != name)
+    return tuple(dict.fromkeys(others))
+
+
 def run_benchmark(
     folders: Sequence[str | Path],
     strategies: Sequence[str],
@@ -251,16 +260,18 @@ def run_benchmark(
     workers: Sequence[int],
     budget_fraction: float = DEFAULT_BUDGET,
     processes: int = 2,
+    history: Sequence[str | Path] = (),
 ) -> tuple[list[ResultRow], list[RegretCurve]]:
     """Every strategy on every table at every worker count, in ``processes`` processes.
 
-    A strategy that learns from other tasks sees every table but the one it is replayed
-    on (leave one task out).
+    A strategy that learns from other tasks sees every table replayed and every table of
+    ``history``, but never the task it is replayed on (leave one task out: by folder and by
+    task folder name).
     """
     folders = [str(folder) for folder in folders]
+    known = [*folders, *(str(folder) for folder in history)]
     jobs = [
-        (folder, strategy, count, tuple(seeds), budget_fraction,
-         tuple(other for other in folders if other != folder))
+        (folder, strategy, count, tuple(seeds), budget_fraction, history_for(folder, known))
         for folder in folders for strategy in strategies for count in workers
     ]  # fmt: skip
     if processes <= 1:

@@ -56,3 +56,11 @@ def test_without_a_history_nbft_is_tpe_that_starts_once_the_evidence_is_in(task)
     trace = replay(task.table, make_setup("nbft", task, 3), workers=2)
     assert trace.events[0].compute_s == pytest.approx(task.table.evidence.cheap_s)
     assert trace.incumbent_val[-1] == pytest.approx(task.table.best_val)
+
+
+def test_leave_one_task_out_drops_the_task_by_folder_and_by_name():
+    from nonbinary_ft.replay.benchmark import history_for
+
+    known = ["held/a", "held/b", "project/a", "project/c", "held/b"]
+    assert history_for("held/a", known) == ("held/b", "project/c")
+    assert history_for("held/b", known) == ("held/a", "project/a", "project/c")
