@@ -186,6 +186,20 @@ def recommend(
         show_analysis(report, paths, out)
 
 
+def _dry_run(config: Any, sweep_file: Path, json_output: bool) -> None:
+    """The plan and the preflight, without Ray."""
+    from nonbinary_ft.cli.sweep_view import show_plan
+    from nonbinary_ft.tuning import plan_sweep
+    from nonbinary_ft.tuning.preflight import preflight
+
+    plan = plan_sweep(config, sweep_file)
+    preflight(config, plan.tracking_uri, plan.storage, sweep_file)
+    if json_output:
+        print_json(plan.to_dict())
+    else:
+        show_plan(plan, out)
+
+
 @app.command()
 @handle_errors
 def sweep(
@@ -221,22 +235,14 @@ def sweep(
     Connects to the cluster at RAY_ADDRESS, or starts Ray on this machine. Trials are tracked
     in MLflow (a parent run per sweep, a child run per trial).
     """
-    from nonbinary_ft.cli.sweep_view import SweepDisplay, show_plan, show_result
+    from nonbinary_ft.cli.sweep_view import SweepDisplay, show_result
     from nonbinary_ft.config import apply_overrides, load_config
-    from nonbinary_ft.tuning import plan_sweep
 
     config = load_config(sweep_file)
     if register is not None:
         config = apply_overrides(config, [f"sweep.mlflow.register_as={json.dumps(register)}"])
     if dry_run:
-        from nonbinary_ft.tuning.preflight import preflight
-
-        plan = plan_sweep(config, sweep_file)
-        preflight(config, plan.tracking_uri, plan.storage, sweep_file)
-        if json_output:
-            print_json(plan.to_dict())
-        else:
-            show_plan(plan, out)
+        _dry_run(config, sweep_file, json_output)
         return
     from nonbinary_ft.tuning import run_sweep
 

@@ -166,6 +166,41 @@ def _cap(distribution: Distribution, cap: int, where: SpaceSource, name: str, wh
     return distribution
 
 
+def _check_types(where: SpaceSource, params: dict[str, Distribution]) -> None:
+    """Every value a distribution can give is of its setting's type and within its bounds;
+    a layer count is never a float range."""
+    for name, distribution in params.items():
+        if name in LAYER_SETTINGS and isinstance(distribution, FloatRange):
+            raise ConfigError(
+                where.field(name),
+                "an int range, a choice, a grid or a fixed value (it counts layers)",
+                "a float range",
+                source=where.source,
+            )
+        for value in _representatives(distribution):
+            _check_value(name, value, where)
+
+
+def _check_room(
+    where: SpaceSource,
+    params: dict[str, Distribution],
+    smallest: dict[str, int],
+    num_layers: int,
+    size: str,
+) -> None:
+    """Even the head alone (k = 1) leaves only L - 1 layers for n and m: a smallest n or m
+    beyond that is the fault of n or m (in the space, else the file's settings), not of k."""
+    for name, value in smallest.items():
+        if value > num_layers - 1:
+            in_space = name in params
+            raise ConfigError(
+                where.field(name) if in_space else f"settings.{name}",
+                f"at most {num_layers - 1} ({size}; n, m <= L-k with k >= 1)",
+                f"low {value}" if isinstance(params.get(name), IntRange) else value,
+                source=where.source if in_space else None,
+            )
+
+
 def constrain_space(
     where: SpaceSource, num_layers: int, base: TrialSettings, model_name: str = "the model"
 ) -> SearchSpace:
@@ -186,30 +221,12 @@ def constrain_space(
             exceed 0 with no lr_low anywhere.
     """
     params = dict(where.space.parameters)
-    for name, distribution in params.items():
-        if name in LAYER_SETTINGS and isinstance(distribution, FloatRange):
-            raise ConfigError(
-                where.field(name),
-                "an int range, a choice, a grid or a fixed value (it counts layers)",
-                "a float range",
-                source=where.source,
-            )
-        for value in _representatives(distribution):
-            _check_value(name, value, where)
+    _check_types(where, params)
 
     size = f"{model_name} has {num_layers} layers"
     n_min = min(_int_values(params.get("low_layers"), base.low_layers), default=0)
     m_min = min(_int_values(params.get("l2sp_layers"), base.l2sp_layers), default=0)
-    for name, smallest in (("low_layers", n_min), ("l2sp_layers", m_min)):
-        # Even the head alone (k = 1) leaves only L - 1 layers for n and m: blame n or m.
-        if smallest > num_layers - 1:
-            in_space = name in params
-            raise ConfigError(
-                where.field(name) if in_space else f"settings.{name}",
-                f"at most {num_layers - 1} ({size}; n, m <= L-k with k >= 1)",
-                f"low {smallest}" if isinstance(params.get(name), IntRange) else smallest,
-                source=where.source if in_space else None,
-            )
+    _check_room(where, params, {"low_layers": n_min, "l2sp_layers": m_min}, num_layers, size)
     # The largest k that leaves room for the smallest n and m: L - k >= max(n_min, m_min).
     k_cap = min(layer_limits(num_layers, 1).max_reinit, num_layers - max(n_min, m_min))
     k_why = f"{size}; k <= L-1, and n, m <= L-k with n >= {n_min}, m >= {m_min}"

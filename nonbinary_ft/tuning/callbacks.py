@@ -232,14 +232,18 @@ class MlflowTrialCallback(Callback):
         self._flush_decisions()
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
-        """Flush decisions; delete runs of trials that a resumed sweep's state had lost."""
+        """Flush decisions; delete runs of trials that the experiment no longer has.
+
+        A driver killed before its experiment state reached storage (on S3 it is uploaded
+        a few seconds behind) leaves runs of trials that the restored state never knew;
+        they are deleted (MLflow keeps deleted runs restorable), so each trial has one run.
+        """
         self._flush_decisions()
-        if self._restored:
-            known = {trial.trial_id for trial in trials}
-            for trial_id, run_id in self.tracker.trial_runs(self.stage).items():
-                if trial_id not in known:
-                    logger.info("deleting MLflow run %s of lost trial %s", run_id, trial_id)
-                    self.tracker.delete_run(run_id)
+        known = {trial.trial_id for trial in trials}
+        for trial_id, run_id in self.tracker.trial_runs(self.stage).items():
+            if trial_id not in known:
+                logger.info("deleting MLflow run %s of lost trial %s", run_id, trial_id)
+                self.tracker.delete_run(run_id)
 
     def _flush_decisions(self) -> None:
         # Counted in memory (cheap, every step); the log file is read only when it grew.

@@ -178,8 +178,11 @@ class StageRunner:
                 verbose=0,
                 failure_config=FailureConfig(max_failures=sweep.max_failures),
                 # Only the latest checkpoint of a trial is needed (to resume it, and in stage 3
-                # for its test-set softmax); at 170 MB for Inception v4, keep no others.
-                checkpoint_config=CheckpointConfig(num_to_keep=1),
+                # for its test-set softmax); at 170 MB for Inception v4, keep no others. On S3
+                # the experiment state is uploaded after the checkpoints: a driver killed in
+                # between leaves a state naming the previous checkpoint, which must still be
+                # there for --resume (a replay with one kept failed 2 resumes in 7).
+                checkpoint_config=CheckpointConfig(num_to_keep=2 if self.plan.storage.is_s3 else 1),
                 callbacks=self._callbacks(stage, num_samples, scheduler),
             ),
         )

@@ -109,9 +109,47 @@ class _TuneReporter:
             self.options.epoch_hook(payload, self.trial_config)
 
 
+def _newest_stored_checkpoint() -> Any:
+    """The trial's newest complete checkpoint in the sweep's storage, or None.
+
+    It can be newer than the one Ray restores: the experiment state that names the latest
+    checkpoint reaches remote storage after the checkpoints do, so a driver killed in between
+    resumes from an older one, and finished epochs would train again. Complete means its
+    weights and its metrics (written last) are both there.
+    """
+    import pyarrow.fs
+    from ray.train._internal.session import get_storage  # Ray's developer API
+
+    from nonbinary_ft.training.trial import CHECKPOINT_FILE
+
+    try:
+        storage = get_storage()
+        filesystem, trial = storage.storage_filesystem, storage.trial_fs_path
+        found = filesystem.get_file_info(pyarrow.fs.FileSelector(trial, allow_not_found=True))
+    except Exception:  # no session (a direct call), or the storage does not answer
+        return None
+    folders = sorted(
+        info.path for info in found
+        if info.type == pyarrow.fs.FileType.Directory and info.base_name.startswith("checkpoint_")
+    )  # fmt: skip
+    for folder in reversed(folders):
+        names = (LAST_METRICS_FILE, CHECKPOINT_FILE)
+        files = filesystem.get_file_info([f"{folder}/{name}" for name in names])
+        if all(info.type == pyarrow.fs.FileType.File for info in files):
+            return tune.Checkpoint(folder, filesystem=filesystem)
+    return None
+
+
 def _restore_checkpoint(workdir: Path) -> tuple[Path | None, dict[str, Any] | None]:
-    """Copy Ray's latest checkpoint of this trial (if any) to a local folder."""
-    checkpoint = tune.get_checkpoint()
+    """Copy this trial's latest checkpoint (if any) to a local folder: Ray's, or a newer one
+    found in storage."""
+    checkpoint, stored = tune.get_checkpoint(), _newest_stored_checkpoint()
+    newer = stored is not None and (
+        checkpoint is None or Path(stored.path).name > Path(checkpoint.path).name
+    )
+    if newer:
+        logger.info("resuming from %s, newer than Ray's %s", stored.path, checkpoint)
+        checkpoint = stored
     if checkpoint is None:
         return None, None
     local = workdir / "restored"
