@@ -17,11 +17,22 @@ __all__ = ["free_port", "wait_healthy", "serving"]
 START_TIMEOUT_S = 120
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port nothing listens on now, and never handed out before in this process.
+
+    The OS may give a just-released port again: two components asked for one port each
+    (Ray's dashboard and its metrics exporter) could otherwise get the same one.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
