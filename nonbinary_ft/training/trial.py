@@ -44,6 +44,7 @@ __all__ = [
     "prepare_data",
     "prepare_model",
     "run_trial",
+    "trained_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,23 @@ def load_checkpoint(directory: str | Path, device: torch.device | str = "cpu") -
             f"{path}: not a trial checkpoint that loads safely ({type(error).__name__}"
             f"{': ' + first[:200] if first else ''})"
         ) from None
+
+
+def trained_model(
+    config: ExperimentConfig,
+    num_classes: int,
+    checkpoint_dir: str | Path,
+    device: torch.device | str = "cpu",
+) -> torch.nn.Module:
+    """A trial's model from its checkpoint, in eval mode: the architecture only is built (the
+    weights come from the checkpoint, not from the hub again).
+
+    Raises:
+        ModelError: the checkpoint is missing or does not load safely.
+    """
+    model = prepare_model(config.architecture_only(), num_classes).model
+    model.load_state_dict(load_checkpoint(checkpoint_dir, device)["model"])
+    return model.to(device).eval()
 
 
 @dataclass

@@ -59,13 +59,10 @@ def _model_and_example(
     import torch
 
     from nonbinary_ft.data import build_datasets, create_transforms, model_data_config, read_samples
-    from nonbinary_ft.training.trial import load_checkpoint, prepare_model
+    from nonbinary_ft.training.trial import trained_model
 
     classes = read_samples(config.data).classes
-    # The architecture only: the weights come from the checkpoint, not from the hub again.
-    model = prepare_model(config.architecture_only(), len(classes)).model
-    model.load_state_dict(load_checkpoint(checkpoint_dir, "cpu")["model"])
-    model.eval()
+    model = trained_model(config, len(classes), checkpoint_dir)
     train_tf, eval_tf = create_transforms(config.data, model, config.model.image_size)
     test = build_datasets(config.data, train_tf, eval_tf).test
     count = min(EXAMPLE_IMAGES, len(test))

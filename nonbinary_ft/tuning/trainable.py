@@ -166,13 +166,10 @@ def _save_test_predictions(config: ExperimentConfig, data: Any, checkpoint_dir: 
     from nonbinary_ft.data import build_loaders
     from nonbinary_ft.training.device import resolve_device
     from nonbinary_ft.training.loop import Precision
-    from nonbinary_ft.training.trial import load_checkpoint, prepare_model
+    from nonbinary_ft.training.trial import trained_model
 
     device = resolve_device(config.train.device)
-    # The architecture only: the weights come from the checkpoint, not from the hub again.
-    model = prepare_model(config.architecture_only(), len(data.classes)).model
-    model.load_state_dict(load_checkpoint(checkpoint_dir, device)["model"])
-    model.to(device).eval()
+    model = trained_model(config, len(data.classes), checkpoint_dir, device)
     precision = Precision.for_device(device, config.train.amp, config.train.channels_last)
     _, _, test_loader = build_loaders(data, config.data, config.train.seed)
     probs, labels = [], []

@@ -95,12 +95,18 @@ def test_an_mlflow_server_that_refuses_or_is_not_there_fails_in_seconds(make_con
         server.shutdown()
 
 
-def test_the_dry_run_runs_the_preflight(make_document, tmp_path):
+def _sweep_without_its_data(make_document, tmp_path, name: str):
+    """A sweep file whose image-folder root does not exist."""
     space = {"name": "lr", "parameters": {"lr_high": {"type": "float", "low": 0.001, "high": 0.1}}}
-    document = make_document(tmp_path, "dry", space=space)
+    document = make_document(tmp_path, name, space=space)
     document["data"] = {"kind": "imagefolder", "root": str(tmp_path / "missing")}
-    source = tmp_path / "dry.yaml"
+    source = tmp_path / f"{name}.yaml"
     source.write_text(yaml.safe_dump(document))
+    return source
+
+
+def test_the_dry_run_runs_the_preflight(make_document, tmp_path):
+    source = _sweep_without_its_data(make_document, tmp_path, "dry")
     result = CliRunner().invoke(app, ["sweep", str(source), "--dry-run"])
     assert result.exit_code == 2
     assert "missing" in result.output
@@ -121,11 +127,7 @@ def test_an_s3_endpoint_that_does_not_answer_fails_in_seconds(make_config, tmp_p
 
 
 def test_bad_input_prints_one_line_and_no_log_lines_before_it(make_document, tmp_path):
-    space = {"name": "lr", "parameters": {"lr_high": {"type": "float", "low": 0.001, "high": 0.1}}}
-    document = make_document(tmp_path, "oneline", space=space)
-    document["data"] = {"kind": "imagefolder", "root": str(tmp_path / "missing")}
-    source = tmp_path / "oneline.yaml"
-    source.write_text(yaml.safe_dump(document))
+    source = _sweep_without_its_data(make_document, tmp_path, "oneline")
     for args in (["sweep", str(source)], ["sweep", str(source), "--dry-run"]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2
