@@ -2,6 +2,13 @@
 
 'nbft' is TPE whose first trials are past sweeps' winners (:class:`WarmStartSearcher`).
 
+Ray Tune snapshots the search with the experiment (every few seconds) and restores it on
+``--resume``: it asks each wrapper in the ``.searcher`` chain for ``get_state`` and the
+innermost searcher to ``save`` itself to a file. So :class:`PruningSearcher` is the only
+wrapper (its inner searcher is its ``searcher``), and every searcher here that Ray may find
+innermost implements ``get_state``/``set_state`` and ``save``/``restore``
+(:class:`StatefulSearcher`); Optuna's own searcher pickles its study.
+
 :class:`PruningSearcher` wraps the algorithm so that a suggestion the evidence policy rules
 out is not started (the inner searcher is told it was pruned, and another one is drawn); the
 decision itself is :func:`~nonbinary_ft.search.policy.screen_suggestion`. The objective is
@@ -10,19 +17,21 @@ the validation accuracy reported every epoch (``val_accuracy``, maximised).
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
+import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ray.tune.search import Searcher
 
-from nonbinary_ft.config.settings import TrialSettings
+from nonbinary_ft.config.settings import TrialSettings, canonical_settings
 from nonbinary_ft.config.space import Fixed, SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
-from nonbinary_ft.search.policy import DecisionLog, screen_suggestion
+from nonbinary_ft.search.policy import DecisionLog, screen_suggestion, settings_of
 from nonbinary_ft.search.sampling import ConstrainedSpace
 from nonbinary_ft.search.warm_start import (
     EvidenceVector,
@@ -37,6 +46,7 @@ __all__ = [
     "METRIC",
     "MODE",
     "PruningSearcher",
+    "StatefulSearcher",
     "GridSearcher",
     "WarmStartSearcher",
     "create_searcher",
@@ -49,15 +59,27 @@ METRIC = "val_accuracy"
 MODE = "max"
 
 
+def _identity(config: dict[str, Any]) -> str:
+    """What a trial trains: its settings with the values that change nothing dropped."""
+    return json.dumps(canonical_settings(settings_of(config)), sort_keys=True)
+
+
 class PruningSearcher(Searcher):
-    """A searcher wrapper that never starts a trial the pruning policy rules out.
+    """A searcher wrapper that never starts a trial the pruning policy rules out, nor one that
+    trains exactly as a trial of this sweep already does.
+
+    A repeat costs a whole trial and teaches nothing; samplers propose them (TPE on discrete
+    choices, or a sampler whose random start repeats a past sweep of the same seed, whose
+    winners are also warm starts). A repeat is not started: the inner searcher is told the
+    earlier trial's outcome for it (at once when known, else when that trial ends) and draws
+    again, as Syne Tune's searchers do by default.
 
     Args:
         searcher: the search algorithm to wrap (it must already know its metric and mode).
         sweep_key: the key of the driver session that holds the policy.
         log: where decisions go.
         max_draws: suggestions drawn per trial before giving up; when every one of them is
-            ruled out the search is declared finished rather than looping forever.
+            ruled out or a repeat, the search is declared finished rather than looping forever.
     """
 
     def __init__(
@@ -70,6 +92,11 @@ class PruningSearcher(Searcher):
         self.max_draws = max_draws
         # Ray's trial id -> the id the inner searcher knows it by (they differ after a redraw).
         self._inner_ids: dict[str, str] = {}
+        # Ray's trial id -> its settings' identity; an identity -> its outcome once known.
+        self._keys: dict[str, str] = {}
+        self._outcomes: dict[str, tuple[dict | None, bool]] = {}
+        # An identity -> the inner ids of repeats waiting for that trial's outcome.
+        self._repeats: dict[str, list[str]] = {}
 
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict, **spec: Any
@@ -78,24 +105,37 @@ class PruningSearcher(Searcher):
         return self.searcher.set_search_properties(metric, mode, config, **spec)
 
     def suggest(self, trial_id: str) -> dict | None:
-        """The next suggestion that the policy does not rule out (see the class docstring)."""
+        """The next suggestion that is neither ruled out nor a repeat (see the class docstring)."""
         policy = session_of(self.sweep_key).policy
         for draw in range(self.max_draws):
             inner_id = trial_id if draw == 0 else f"{trial_id}~{draw}"
             config = self.searcher.suggest(inner_id)
             if config is None or config == Searcher.FINISHED:
                 return config
-            if screen_suggestion(policy, config, self.log) is None:
+            key = _identity(config)
+            if key in self._keys.values() or key in self._outcomes:
+                self._repeat(key, inner_id)
+            elif screen_suggestion(policy, config, self.log) is None:
                 self._inner_ids[trial_id] = inner_id
+                self._keys[trial_id] = key
                 return config
-            # Tell the inner searcher this point was pruned, so that TPE learns from it.
-            self.searcher.on_trial_complete(inner_id, result=None, error=False)
+            else:
+                # Tell the inner searcher this point was pruned, so that TPE learns from it.
+                self.searcher.on_trial_complete(inner_id, result=None, error=False)
         logger.warning(
-            "the last %d suggestions were all ruled out by the pruning policy: the search "
-            "stops here (the space it left open looks exhausted)",
+            "the last %d suggestions were all ruled out by the pruning policy or repeats of "
+            "earlier trials: the search stops here (the space it left open looks exhausted)",
             self.max_draws,
         )
         return Searcher.FINISHED
+
+    def _repeat(self, key: str, inner_id: str) -> None:
+        """A repeat gets the earlier trial's outcome: now if known, else when it ends."""
+        if key in self._outcomes:
+            result, error = self._outcomes[key]
+            self.searcher.on_trial_complete(inner_id, result=result, error=error)
+        else:
+            self._repeats.setdefault(key, []).append(inner_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Forwarded to the wrapped searcher under its own id for the trial."""
@@ -104,20 +144,63 @@ class PruningSearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        """Forwarded to the wrapped searcher under its own id for the trial."""
+        """Forwarded to the wrapped searcher under its own id for the trial, and to the
+        repeats that waited for it."""
         inner_id = self._inner_ids.pop(trial_id, trial_id)
         self.searcher.on_trial_complete(inner_id, result=result, error=error)
+        key = self._keys.pop(trial_id, None)
+        if key is None:
+            return
+        self._outcomes[key] = (result, error)
+        for repeat in self._repeats.pop(key, []):
+            self.searcher.on_trial_complete(repeat, result=result, error=error)
 
     def get_state(self) -> dict[str, Any]:
-        """The id map (Ray saves a wrapper's state this way; the inner searcher saves its own)."""
-        return {"inner_ids": dict(self._inner_ids)}
+        """The id maps and outcomes (Ray saves a wrapper's state this way; the inner searcher
+        saves its own)."""
+        return copy.deepcopy(
+            {
+                "inner_ids": self._inner_ids,
+                "keys": self._keys,
+                "outcomes": self._outcomes,
+                "repeats": self._repeats,
+            }
+        )
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state` (on --resume)."""
-        self._inner_ids = dict(state.get("inner_ids", {}))
+        state = copy.deepcopy(state)
+        self._inner_ids = state["inner_ids"]
+        self._keys = state["keys"]
+        self._outcomes = state["outcomes"]
+        self._repeats = state["repeats"]
+
+    def save(self, checkpoint_path: str) -> None:
+        """The inner searcher's state (Ray saves this wrapper's own through get_state)."""
+        self.searcher.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Restore what :meth:`save` wrote."""
+        self.searcher.restore(checkpoint_path)
 
 
-class GridSearcher(Searcher):
+class StatefulSearcher(Searcher):
+    """A searcher whose state is a picklable dict: ``save``/``restore`` write and read it.
+
+    Subclasses implement ``get_state``/``set_state``; Ray Tune calls ``save`` on the innermost
+    searcher at every experiment snapshot and ``restore`` on ``--resume``.
+    """
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write :meth:`get_state` to ``checkpoint_path``."""
+        Path(checkpoint_path).write_bytes(pickle.dumps(self.get_state()))
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Read what :meth:`save` wrote."""
+        self.set_state(pickle.loads(Path(checkpoint_path).read_bytes()))
+
+
+class GridSearcher(StatefulSearcher):
     """Suggests a fixed list of configs in order, then declares the search finished.
 
     Ray's own grid (``tune.grid_search``) expands the product before any trial starts; this
@@ -150,23 +233,26 @@ class GridSearcher(Searcher):
     ) -> None:
         """Nothing to learn: a grid does not adapt."""
 
-    def save(self, checkpoint_path: str) -> None:
-        """Save the position in the grid (Ray calls this for --resume)."""
-        Path(checkpoint_path).write_text(json.dumps({"points": self.points, "next": self._next}))
+    def get_state(self) -> dict[str, Any]:
+        """The points and the position in them."""
+        return {"points": [dict(point) for point in self.points], "next": self._next}
 
-    def restore(self, checkpoint_path: str) -> None:
-        """Restore what :meth:`save` wrote."""
-        state = json.loads(Path(checkpoint_path).read_text())
-        self.points, self._next = state["points"], state["next"]
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` (on --resume)."""
+        self.points, self._next = [dict(point) for point in state["points"]], state["next"]
 
 
-class WarmStartSearcher(Searcher):
+class WarmStartSearcher(StatefulSearcher):
     """The sampler, built once stage 1's cheap evidence is in, with past winners first.
 
     Until the evidence arrives (the policy's ``evidence_pending``) it suggests nothing, so the
     first trials are the nearest past sweeps' best settings
     (:func:`~nonbinary_ft.search.warm_start.warm_start_points`) fitted to this space; the
     sampler then learns from them like from any trial. Each warm start is logged.
+
+    Its state (the warm starts chosen and the sampler with what it has learnt) is saved with
+    the experiment: a resumed sweep neither chooses nor logs its warm starts again. The sampler
+    is held as ``sampler``, not ``searcher``: Ray Tune would take it for a wrapped searcher.
 
     Args:
         build: makes the sampler, given the settings to enqueue first.
@@ -191,7 +277,7 @@ class WarmStartSearcher(Searcher):
         super().__init__(metric=METRIC, mode=MODE)
         self.build, self.space, self.num_layers, self.base = build, space, num_layers, base
         self.history, self.sweep_key, self.log, self.count = history, sweep_key, log, count
-        self.searcher: Searcher | None = None
+        self.sampler: Searcher | None = None
         self.first: list[dict[str, Any]] = []
 
     def set_search_properties(
@@ -200,7 +286,7 @@ class WarmStartSearcher(Searcher):
         """The space is the sweep's own: nothing to take from Ray."""
         return False
 
-    def _start(self) -> None:
+    def _start(self) -> Searcher:
         policy = session_of(self.sweep_key).policy
         document = policy.evidence() if policy is not None else None
         evidence = EvidenceVector.from_document(document)
@@ -218,29 +304,39 @@ class WarmStartSearcher(Searcher):
                 saves=False,
             )  # fmt: skip
         logger.info("warm start: %d settings of past sweeps first", len(self.first))
-        self.searcher = self.build(self.first)
+        self.sampler = self.build(self.first)
+        return self.sampler
 
     def suggest(self, trial_id: str) -> dict | None:
         """Nothing while the cheap evidence is on its way; then the sampler's suggestion."""
-        if self.searcher is None:
+        sampler = self.sampler
+        if sampler is None:
             policy = session_of(self.sweep_key).policy
             if policy is not None and policy.evidence_pending():
                 return None
-            self._start()
-        assert self.searcher is not None
-        return self.searcher.suggest(trial_id)
+            sampler = self._start()
+        return sampler.suggest(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Forwarded to the sampler."""
-        if self.searcher is not None:
-            self.searcher.on_trial_result(trial_id, result)
+        if self.sampler is not None:
+            self.sampler.on_trial_result(trial_id, result)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
         """Forwarded to the sampler."""
-        if self.searcher is not None:
-            self.searcher.on_trial_complete(trial_id, result=result, error=error)
+        if self.sampler is not None:
+            self.sampler.on_trial_complete(trial_id, result=result, error=error)
+
+    def get_state(self) -> dict[str, Any]:
+        """The warm starts chosen and the sampler (None: still waiting for the evidence)."""
+        return {"first": [dict(point) for point in self.first], "sampler": self.sampler}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` (on --resume)."""
+        self.first = [dict(point) for point in state["first"]]
+        self.sampler = state["sampler"]
 
 
 def create_searcher(

@@ -121,9 +121,11 @@ def test_pruned_optuna_suggestions_are_told_to_optuna_as_pruned(sweep_live):
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = parse_space(
-        {"name": "lr", "parameters": {"lr_high": {"type": "choice", "values": [0.5, 0.01]}}}
-    )
+    parameters = {
+        "lr_high": {"type": "choice", "values": [0.5, 0.01]},
+        "reinit_layers": {"type": "int", "low": 1, "high": 4},
+    }
+    space = parse_space({"name": "lr", "parameters": parameters})
     inner = OptunaSearch(
         space=ConstrainedSpace(space, 6, TrialSettings()),
         metric="val_accuracy",
@@ -131,10 +133,39 @@ def test_pruned_optuna_suggestions_are_told_to_optuna_as_pruned(sweep_live):
         sampler=optuna.samplers.RandomSampler(seed=0),
     )
     searcher = PruningSearcher(inner, KEY, sweep_live.log)
-    for index in range(4):
-        assert searcher.suggest(f"t{index}")["lr_high"] == 0.01
+    suggested = [searcher.suggest(f"t{index}") for index in range(4)]
+    assert [config["lr_high"] for config in suggested] == [0.01] * 4
+    assert sorted(config["reinit_layers"] for config in suggested) == [1, 2, 3, 4]
     states = [trial.state for trial in inner._ot_study.trials]
     assert states.count(optuna.trial.TrialState.PRUNED) == len(sweep_live.decisions) > 0
+
+
+def test_a_repeat_is_not_started_and_learns_the_earlier_trials_outcome(sweep_live):
+    inner = ListSearcher(
+        [{"lr_high": 0.01}, {"lr_high": 0.01}, {"lr_high": 0.02}, {"lr_high": 0.01}]
+    )
+    searcher = PruningSearcher(inner, KEY, sweep_live.log)
+    assert searcher.suggest("a") == {"lr_high": 0.01}
+    # The repeat of a running trial is skipped; it learns the outcome when that trial ends.
+    assert searcher.suggest("b") == {"lr_high": 0.02}
+    assert inner.completed == []
+    result = {"val_accuracy": 0.7}
+    searcher.on_trial_complete("a", result=result)
+    assert inner.completed == [("a", result, False), ("b", result, False)]
+    # A repeat of an ended trial is told its outcome at once; with nothing new, the search ends.
+    assert searcher.suggest("c") == Searcher.FINISHED
+    assert inner.completed[-1] == ("c", result, False)
+
+
+def test_the_repeat_memory_survives_a_restore(sweep_live):
+    searcher = PruningSearcher(ListSearcher([{"lr_high": 0.01}]), KEY, sweep_live.log)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", result={"val_accuracy": 0.5})
+    inner = ListSearcher([{"lr_high": 0.01}, {"lr_high": 0.03}])
+    restored = PruningSearcher(inner, KEY, sweep_live.log)
+    restored.set_state(cloudpickle.loads(cloudpickle.dumps(searcher.get_state())))
+    assert restored.suggest("b") == {"lr_high": 0.03}
+    assert inner.completed == [("b", {"val_accuracy": 0.5}, False)]
 
 
 def _trial(trial_id: str, lr: float, status: str = "RUNNING"):

@@ -1,0 +1,153 @@
+"""Learning from past sweeps through real Ray Tune: sweeps in sequence on one tracking store.
+
+The first sweep (search 'nbft', no history yet) leaves its evidence and ranking on its MLflow
+parent run. A second sweep on the same store starts from its winners: the warm starts are
+logged, run first and saved with Ray's experiment snapshots. A third, killed with SIGKILL in
+the middle of its warm start and resumed, runs each warm start exactly once, logs them once,
+and its sampler still knows every trial (TPE's state survives ``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.search.policy import DecisionLog
+from nonbinary_ft.tracking.history import read_history
+from nonbinary_ft.tuning.orchestrate import DECISIONS_FILE, run_sweep
+from nonbinary_ft.vocabulary import DecisionKind
+
+pytestmark = pytest.mark.slow
+
+SPACE = {
+    "name": "lr-and-k",
+    "parameters": {
+        "lr_high": {"type": "float", "low": 0.005, "high": 0.2, "log": True},
+        "reinit_layers": {"type": "int", "low": 1, "high": 3},
+    },
+}
+
+
+def _document(tmp_path: Path, make_document, name: str, store: str, **sweep) -> dict:
+    sweep = {
+        "space": SPACE,
+        "search": {"algorithm": "nbft", "seed": 1, "warm_start": 3},
+        "budget": {"num_samples": 4},
+        "resources": {"cpus": 1, "max_concurrent": 1},
+        "mlflow": {"tracking_uri": store},
+        "final": {"top_n": 1, "seeds": [0]},
+        **sweep,
+    }
+    return make_document(tmp_path, name, **sweep)
+
+
+def _warm_starts(folder: Path) -> list[dict]:
+    decisions = DecisionLog.read(folder / DECISIONS_FILE)
+    return [d.settings for d in decisions if d.kind == DecisionKind.WARM_START]
+
+
+def _point(settings: dict) -> tuple:
+    return (round(settings["lr_high"], 12), settings["reinit_layers"])
+
+
+@pytest.fixture(scope="module")
+def first_sweep(ray_cluster, tmp_path_factory, make_document):
+    """The store's first sweep: nothing to learn from yet."""
+    tmp_path = tmp_path_factory.mktemp("history")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    document = _document(tmp_path, make_document, "first", store)
+    run = run_sweep(ExperimentConfig.model_validate(document))
+    assert run.counts() == {"completed": 4}
+    assert _warm_starts(tmp_path / "runs" / "first") == []
+    return tmp_path, store, run
+
+
+def test_a_second_sweep_on_the_same_store_starts_from_the_first(first_sweep, make_document):
+    tmp_path, store, first = first_sweep
+    (past,) = read_history(store)
+    assert past.name == "first"
+    document = _document(tmp_path, make_document, "second", store)
+    run = run_sweep(ExperimentConfig.model_validate(document))
+
+    assert run.counts() == {"completed": 4}
+    # No setting trained twice: the sampler's random start (same seed as the first sweep)
+    # proposes the first sweep's points again, which are the warm starts.
+    assert len({_point(trial.settings) for trial in run.trials}) == 4
+    warm = _warm_starts(tmp_path / "runs" / "second")
+    ranked = sorted(first.trials, key=lambda trial: -trial.final_val_accuracy)
+    assert [_point(s) for s in warm] == [_point(trial.settings) for trial in ranked[:3]]
+    # One trial at a time: the first three to start are the warm starts, in order.
+    started = [_point(t.settings) for t in sorted(run.trials, key=lambda t: t.started_at)]
+    assert started[:3] == [_point(s) for s in warm]
+    # Its own history tags name it beside the first.
+    assert {past.name for past in read_history(store)} == {"first", "second"}
+
+
+def _finished_trials(search: Path) -> list[str]:
+    done = []
+    for results in search.glob("*/result.json"):
+        lines = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+        if any(line.get("done") for line in lines):
+            done.append(results.parent.name)
+    return done
+
+
+def test_a_sweep_killed_in_its_warm_start_resumes_it_once(
+    first_sweep, ray_cluster, make_document
+):
+    tmp_path, store, _ = first_sweep
+    document = _document(tmp_path, make_document, "killed", store, budget={"num_samples": 5})
+    sweep_file = tmp_path / "killed.yaml"
+    sweep_file.write_text(yaml.safe_dump(document))
+    folder = tmp_path / "runs" / "killed"
+    command = [sys.executable, "-m", "nonbinary_ft.cli.main", "sweep", str(sweep_file), "--json"]
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster.address}
+
+    driver = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not _finished_trials(folder / "search") and time.monotonic() < deadline:
+            assert driver.poll() is None, "the sweep ended before it could be interrupted"
+            time.sleep(0.25)
+        assert _finished_trials(folder / "search"), "no trial finished within the time limit"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    warm = _warm_starts(folder)
+    assert len(warm) >= 2, "the history gave fewer than two warm starts"
+    assert len(_finished_trials(folder / "search")) < len(warm), "killed after the warm start"
+
+    resumed = subprocess.run(
+        [*command, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout)
+    assert summary["counts"] == {"completed": 5}
+    # The warm starts were chosen and logged once, and each ran exactly once.
+    assert _warm_starts(folder) == warm
+    points = [_point(trial["settings"]) for trial in summary["trials"]]
+    for settings in warm:
+        assert points.count(_point(settings)) == 1, (settings, points)
+    # The sampler's study, as Ray saved it last, holds every trial of both drivers.
+    (state_file,) = sorted((folder / "search").glob("searcher-state-*.pkl"))[-1:]
+    state = pickle.loads(state_file.read_bytes())
+    study = state["sampler"]._ot_study
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert {_point(t.params) for t in complete} == set(points)
+    fixed = [t.system_attrs.get("fixed_params") for t in study.trials]
+    enqueued = [_point(params) for params in fixed if params]
+    assert enqueued == [_point(s) for s in warm]
