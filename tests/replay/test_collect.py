@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from nonbinary_ft.config import load_config
+from nonbinary_ft.replay.collect import validation_size
 from nonbinary_ft.replay.table import read_table
 from tests.tiny import tiny_document
 
@@ -62,7 +65,9 @@ def test_a_killed_collection_resumes_where_it_stopped(tmp_path):
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert f"6 points, {len(kept)} done, {6 - len(kept)} to train" in second.stderr
+    assert f"6 runs, {len(kept)} done, {6 - len(kept)} to train" in second.stderr
+    # Then the best point by seed 0 (10 % of 6, at least one) with seeds 1 and 2.
+    assert "8 runs, 6 done, 2 to train" in second.stderr
     for name, mtime in kept.items():  # finished points are not trained again
         assert (points / name).stat().st_mtime_ns == mtime
     assert (tmp_path / "table" / "evidence.json").stat().st_mtime_ns == evidence
@@ -70,6 +75,9 @@ def test_a_killed_collection_resumes_where_it_stopped(tmp_path):
     assert summary["points"] == 6 and summary["epochs"] == 3 and summary["evidence"]
     table = read_table(tmp_path / "table")
     assert all(table.epochs_of(point) == 3 for point in range(6))
+    repeated = np.flatnonzero(np.sum(~np.isnan(table.val_seeds), axis=1) == 3)
+    assert len(repeated) == 1 and table.final_val[repeated[0]] == table.best_val
+    assert table.val_images == validation_size(load_config(tmp_path / "task.yaml"))
     assert table.evidence.document["regime"]["label"] in ("fits_well", "fits_poorly", "unclear")
     assert len(table.evidence.scratch_val) == 2
     assert not (tmp_path / "table" / "work" / "ray").exists()  # Ray's copies are cleaned up

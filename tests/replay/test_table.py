@@ -65,3 +65,59 @@ def test_a_table_of_another_format_or_none_is_refused(tmp_path):
     with pytest.raises(TableError, match="table format '0'"):
         read_table(folder)
     assert json.loads(settings_key({"l2sp_layers": "all", "alpha": 0.1}))["alpha"] == 0.1
+
+
+def _seeded_table(folder, spread: float, val_images: int = 400):
+    """The made-up table, with seeds 1 and 2 of its two best points (the best and the one
+    0.1 below it) at +-``spread`` around their seed-0 accuracy."""
+    from nonbinary_ft.replay.table import write_table
+    from tests.replay.conftest import curve
+
+    source = read_table(make_table(folder / "source"))
+    points = [(point, curve(point, diverge=False)) for point in source.points]
+    order = np.argsort(-np.nan_to_num(source.final_val, nan=-1))[:2]
+    repeats = []
+    for index in order:
+        for seed, shift in ((1, spread), (2, -spread)):
+            records = curve(source.points[index], diverge=False)
+            last = records[-1]
+            records[-1] = type(last)(
+                last.epoch, val_accuracy=last.val_accuracy + shift, test_accuracy=0.5,
+                epoch_time_s=last.epoch_time_s, status=last.status,
+            )  # fmt: skip
+            repeats.append((int(index), seed, records))
+    folder = write_table(
+        folder / "seeded", "seeded", source.num_layers, source.epochs, points, None, "",
+        repeats, val_images,
+    )  # fmt: skip
+    return read_table(folder), [int(i) for i in order]
+
+
+def test_seeds_of_the_best_points_set_the_noise_and_the_target(tmp_path):
+    table, (best, second) = _seeded_table(tmp_path, spread=0.15)
+    assert table.seeds == 3 and table.val_images == 400
+    assert np.count_nonzero(~np.isnan(table.val_seeds[:, 1])) == 2
+    assert table.mean_val[best] == pytest.approx(table.final_val[best])
+    assert table.seed_spread == pytest.approx(0.15)  # +-0.15 around the mean, sample std
+    # 0.1 apart is within one standard deviation: both are the target.
+    assert {best, second} <= table.target_points
+    # With seeds that agree, the noise is one validation image and only the best is left.
+    quiet, (best, _) = _seeded_table(tmp_path / "quiet", spread=0.0)
+    assert quiet.noise == pytest.approx(1 / 400)
+    assert quiet.target_points == {best}
+
+
+def test_a_format_1_table_still_reads_with_one_seed_and_its_split_size_inferred():
+    from pathlib import Path
+
+    folder = Path(__file__).parents[2] / "benchmarks" / "replay" / "tables-v1" / "shapes-lite0"
+    table = read_table(folder)
+    assert table.seeds == 1 and table.val_images == 90
+    assert table.noise == pytest.approx(1 / 90)
+    assert int(np.nanargmax(table.final_val)) in table.target_points
+
+
+def test_a_corrupt_table_is_one_clean_error(tmp_path):
+    (tmp_path / CURVES_FILE).write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(TableError, match="not a readable replay table"):
+        read_table(tmp_path)
