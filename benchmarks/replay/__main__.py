@@ -1,18 +1,25 @@
-"""The replay benchmark: every strategy on every task's table, many seeds, in seconds.
+"""The replay benchmark: every strategy on every task's table, many seeds, in minutes.
 
-    python -m benchmarks.replay [--tables DIR] [--history DIR] [--tasks suite-near,...]
-        [--strategies tpe_asha,...] [--seeds 20] [--workers 1,8] [--budget 0.5]
-        [--out benchmarks/replay/results]
+    python -m benchmarks.replay [--tables DIR] [--history DIR] [--split FILE]
+        [--tasks suite-near,...] [--strategies tpe_asha,...] [--seeds 10] [--workers 1,8]
+        [--budget 0.25] [--holdouts task,source] [--exhaustive] [--out DIR]
 
-Prints one JSON document: ``results`` (one row per task, strategy and worker count: the
-median compute to come within 0.3 points of the table's best validation accuracy, how many
-seeds reached it, the median final regret and the chosen configs' test accuracy),
-``science`` (per task, the regime the evidence predicts against the table's best point on
-table 7's rows), ``worse_than_tpe_asha`` (per task and worker count, the budgets where each
-strategy's median regret is worse than TPE + ASHA's by more than the seeds' spread) and
-``plots`` (regret against compute, one PNG per task). Strategies that
-learn from other tasks see every table replayed and the project's tables (``--history``),
-never the one replayed (leave one task out).
+Prints one JSON document:
+
+- ``results``: one row per task, strategy (and, for strategies that learn from past
+  sweeps, holdout: ``task`` leaves the task out, ``source`` every table of its pre-trained
+  source) and worker count: ``normalised_regret`` (the incumbent's test regret, keyed by
+  budget as a share of the grid's compute, mean over seeds), ``target_points`` (how many
+  points are as good as the best within the seeds' noise), ``charged_analysis_s`` (the
+  stage-1 compute the strategy's real sweep pays), the median compute to target and how many
+  seeds reached it;
+- ``summary``: per split (design, evaluation) and worker count, each strategy's mean
+  normalised regret and average rank per budget;
+- ``science``: per task, the regime the evidence predicts against the table's best point;
+- ``plots``: validation regret per task, normalised test regret across each split's tasks.
+
+Past sweeps are each past table's own default sweep of 16 trials, replayed
+(``--exhaustive``: whole tables, an upper bound). The split comes from ``split.yaml``.
 """
 
 from __future__ import annotations
@@ -25,11 +32,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from nonbinary_ft.replay.benchmark import (
+    BUDGETS,
     DEFAULT_BUDGET,
-    budgets_worse,
+    HOLDOUTS,
     run_benchmark,
     science_row,
+    summarise_tasks,
 )
 from nonbinary_ft.replay.plots import write_regret_plots
 from nonbinary_ft.replay.strategies import STRATEGIES
@@ -42,6 +53,14 @@ HERE = Path(__file__).resolve().parent
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def read_split(path: Path) -> dict[str, str]:
+    """Task name -> 'design' or 'evaluation', from the declared split file."""
+    if not path.is_file():
+        return {}
+    document = yaml.safe_load(path.read_text()) or {}
+    return {name: split for split in ("design", "evaluation") for name in document.get(split, [])}
 
 
 def science_table(rows: list) -> str:
@@ -83,37 +102,54 @@ def rule_text(rule: Any) -> str:
     return line + ".\n"
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def summary_table(summary: list) -> str:
+    """Mean normalised regret (average rank) per budget, per split and worker count."""
+    budgets = [f"{b:g}" for b in BUDGETS]
+    lines = []
+    for split in sorted({row.split for row in summary}):
+        for workers in sorted({row.workers for row in summary}):
+            rows = [r for r in summary if r.split == split and r.workers == workers]
+            rows.sort(key=lambda r: r.mean_rank[budgets[2]])
+            lines += [
+                f"\n**{split or 'undeclared'} tables, W={workers}** (mean normalised test "
+                "regret, average rank in brackets; median compute to target over tasks)\n",
+                "| strategy | tasks | "
+                + " | ".join(f"{100 * b:g} %" for b in BUDGETS)
+                + " | to target |",
+                "|---" * (len(budgets) + 3) + "|",
+            ]
+            for row in rows:
+                cells = [f"{row.mean_regret[b]:.3f} ({row.mean_rank[b]:.1f})" for b in budgets]
+                lines.append(
+                    f"| {row.strategy} | {row.tasks} | "
+                    + " | ".join(cells)
+                    + f" | {_percent(row.median_fraction_to_target)} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
 def results_table(rows: list) -> str:
-    """Median compute to target (share of the grid's) and seeds that reached it, as Markdown."""
+    """Per task: normalised regret at 5 and 10 %, compute to target, seeds that reached it."""
     lines = [
-        "| task | strategy | W | median compute to target | reached | final regret |",
-        "|---|---|---|---|---|---|",
+        "| task | split | strategy | W | targets | regret 5 % | regret 10 % | to target "
+        "| reached | analysis s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        fraction = (
-            "-"
-            if row.median_fraction_to_target is None
-            else f"{100 * row.median_fraction_to_target:.1f} %"
-        )
         lines.append(
-            f"| {row.task} | {row.strategy} | {row.workers} | {fraction} "
-            f"| {row.reached}/{row.seeds} | {row.median_final_regret:.2f} |"
+            f"| {row.task} | {row.split or '-'} | {row.variant} | {row.workers} "
+            f"| {row.target_points} | {row.normalised_regret['0.05']:.3f} "
+            f"| {row.normalised_regret['0.1']:.3f} | {_percent(row.median_fraction_to_target)} "
+            f"| {row.reached}/{row.seeds} | {row.charged_analysis_s:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _worse_than_reference(curves: list, reference: str) -> dict[str, list[float]]:
-    """'task/strategy/W' -> the budgets where it is worse than ``reference`` beyond spread."""
-    by_key = {(c.task, c.strategy, c.workers): c for c in curves}
-    worse = {}
-    for curve in curves:
-        base = by_key.get((curve.task, reference, curve.workers))
-        if curve.strategy != reference and base is not None:
-            worse[f"{curve.task}/{curve.strategy}/{curve.workers}"] = budgets_worse(curve, base)
-    return worse
-
-
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", type=Path, default=HERE / "tables")
     parser.add_argument(
@@ -123,34 +159,47 @@ def main(argv: list[str] | None = None) -> int:
         help="tables a learning strategy may also learn from (never the task replayed); "
         "default: the project's",
     )
+    parser.add_argument("--split", type=Path, default=HERE / "split.yaml")
     parser.add_argument("--tasks", type=_names, default=None, help="default: every table")
     parser.add_argument("--strategies", type=_names, default=list(STRATEGIES))
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=lambda t: [int(w) for w in _names(t)], default=[1, 8])
     parser.add_argument(
         "--budget", type=float, default=DEFAULT_BUDGET, help="share of the grid's compute"
     )
+    parser.add_argument("--holdouts", type=_names, default=list(HOLDOUTS))
+    parser.add_argument(
+        "--exhaustive", action="store_true", help="past tasks as whole tables (an upper bound)"
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     folders = sorted(path.parent for path in args.tables.glob(f"*/{CURVES_FILE}"))
     if args.tasks is not None:
         folders = [folder for folder in folders if folder.name in args.tasks]
     unknown = sorted(set(args.strategies) - set(STRATEGIES))
-    if not folders or unknown:
-        what = f"unknown strategies {unknown}" if unknown else f"no tables under {args.tables}"
+    bad_holdouts = sorted(set(args.holdouts) - set(HOLDOUTS))
+    if not folders or unknown or bad_holdouts:
+        what = (
+            f"unknown strategies {unknown}" if unknown
+            else f"unknown holdouts {bad_holdouts}" if bad_holdouts
+            else f"no tables under {args.tables}"
+        )  # fmt: skip
         print(f"error: {what}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     history = sorted(path.parent for path in args.history.glob(f"*/{CURVES_FILE}"))
     rows, curves = run_benchmark(
         folders, args.strategies, range(args.seeds), args.workers, args.budget, args.processes,
-        history,
+        history, read_split(args.split), args.holdouts, args.exhaustive,
     )  # fmt: skip
     elapsed = time.perf_counter() - started
+    summary = summarise_tasks(rows)
     plots = write_regret_plots(curves, args.out)
-    worse = _worse_than_reference(curves, "tpe_asha")
     science = [science_row(read_table(folder)) for folder in folders]
     rule = refit_rule([read_table(folder).as_past_sweep() for folder in folders])
     document = {
@@ -159,17 +208,19 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds,
         "workers": args.workers,
         "budget_fraction": args.budget,
+        "budgets": list(BUDGETS),
+        "history": "exhaustive" if args.exhaustive else "past sweeps of 16 trials",
         "replay_s": round(elapsed, 1),
-        "results": [dataclasses.asdict(row) for row in rows],
+        "results": [{**dataclasses.asdict(row), "variant": row.variant} for row in rows],
+        "summary": [dataclasses.asdict(row) for row in summary],
         "science": [dataclasses.asdict(row) for row in science],
         "regime_rule": dataclasses.asdict(rule),
-        "worse_than_tpe_asha": worse,
         "plots": [str(path) for path in plots],
     }
     (args.out / "replay.json").write_text(json.dumps(jsonable(document), indent=2) + "\n")
     (args.out / "science.md").write_text(science_table(science) + "\n" + rule_text(rule))
-    (args.out / "results.md").write_text(results_table(rows))
-    print(science_table(science), file=sys.stderr)
+    (args.out / "results.md").write_text(summary_table(summary) + "\n" + results_table(rows))
+    print(summary_table(summary), file=sys.stderr)
     print(json.dumps(jsonable(document), indent=2))
     return 0
 

@@ -1,8 +1,22 @@
 """Strategies replayed on tables with many seeds, and what the field measures of them.
 
-The figure of merit is the compute (seconds of training, the analysis included) until the
-best validation accuracy found is within :data:`TARGET_POINTS` points of the table's best,
-and the regret curve against compute. Pure functions compute small records; plotting them is
+Two views of a search, both charged everything its real sweep runs (stage 1 included):
+
+- **normalised regret** of the *test* accuracy of the incumbent (the completed trial best on
+  validation, as a user would pick it) at :data:`BUDGETS` of the grid's compute:
+  ``(best - incumbent) / (best - worst)`` over the table's points' mean test accuracy, 1
+  before any trial has completed. Averaged over tasks with each strategy's average rank per
+  budget (:func:`summarise_tasks`), as Quick-Tune and HPOBench report it;
+- **compute to target**: the compute until a completed trial is one of the table's target
+  points (:attr:`~nonbinary_ft.replay.table.TaskTable.target_points`: as good as the best
+  within the seeds' noise), median over seeds.
+
+A strategy that learns from past sweeps gets them as a real store holds them
+(:func:`past_sweep`): the completed trials of each past task's own default sweep of
+:data:`HISTORY_TRIALS` trials, replayed by the same simulator; the exhaustive ranking of a
+whole table is kept as an upper bound only. The past tasks exclude the task replayed
+(leave one task out) or every task of its pre-trained source (leave one source out: what a
+user with a new domain has). Pure functions compute small records; plotting them is
 :mod:`nonbinary_ft.replay.plots`'s job.
 """
 
@@ -10,9 +24,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,30 +34,41 @@ import numpy as np
 from nonbinary_ft.analysis.recommend import row_answers
 from nonbinary_ft.config.settings import TrialSettings
 from nonbinary_ft.replay.simulate import Trace, regret_at, replay
-from nonbinary_ft.replay.strategies import ReplayTask, make_setup
+from nonbinary_ft.replay.strategies import LEARNERS, ReplayTask, make_setup
 from nonbinary_ft.replay.table import TaskTable, read_table
+from nonbinary_ft.search.warm_start import PastSweep
 
 __all__ = [
-    "TARGET_POINTS",
+    "BUDGETS",
     "DEFAULT_BUDGET",
+    "HISTORY_TRIALS",
+    "HOLDOUTS",
     "curve_fractions",
     "ResultRow",
     "RegretCurve",
+    "SummaryRow",
     "ScienceRow",
     "compute_to_target",
+    "normalised_regret",
     "budgets_worse",
     "summarise",
+    "summarise_tasks",
     "regret_curve",
     "science_row",
-    "run_group",
+    "past_sweep",
     "history_for",
+    "run_group",
     "run_benchmark",
 ]
 
-TARGET_POINTS = 0.3
-DEFAULT_BUDGET = 0.5
-"""Each replay's budget, as a share of the whole grid's compute: five times the 10 % that
-the search is asked to reach the grid's best in. Past it the regret curves stay flat."""
+BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.25)
+"""Where the normalised regret is read, as shares of the grid's compute."""
+DEFAULT_BUDGET = 0.25
+"""Each replay's budget, as a share of the whole grid's compute: the last of the budgets."""
+HISTORY_TRIALS = 16
+"""Trials of a past task's default sweep (``budget.num_samples``'s default)."""
+HOLDOUTS = ("task", "source")
+"""What a learning strategy's history leaves out: the task, or every task of its source."""
 
 
 def curve_fractions(budget_fraction: float) -> np.ndarray:
@@ -56,25 +81,38 @@ class ResultRow:
     """One strategy on one task at one worker count, over its seeds.
 
     Compute is in seconds; ``None`` where the median seed never reached the target.
+    ``normalised_regret`` maps each budget (``"0.05"``: 5 % of the grid's compute) to the
+    mean over seeds; ``charged_analysis_s`` is the stage-1 compute each seed was charged.
     """
 
     task: str
+    split: str
     strategy: str
+    holdout: str
     workers: int
     seeds: int
     grid_compute: float
+    target_points: int
+    charged_analysis_s: float
     median_compute_to_target: float | None
     median_fraction_to_target: float | None
     reached: int
-    median_final_regret: float
+    normalised_regret: dict[str, float]
+    regret_spread: dict[str, float]
     median_final_test: float | None
     best_point_test: float
     median_trials: float
 
+    @property
+    def variant(self) -> str:
+        """The strategy, with its holdout when it learns from past sweeps."""
+        return self.strategy if self.holdout in ("-", "task") else f"{self.strategy}/loso"
+
 
 @dataclass(frozen=True)
 class RegretCurve:
-    """Regret (points) against compute (fraction of the grid's): median and quartiles."""
+    """Against compute (fraction of the grid's): validation regret in points (median and
+    quartiles over seeds) and the mean normalised test regret."""
 
     task: str
     strategy: str
@@ -83,6 +121,23 @@ class RegretCurve:
     median: tuple[float, ...]
     q25: tuple[float, ...]
     q75: tuple[float, ...]
+    normalised: tuple[float, ...] = ()
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """A strategy across the tasks of one split at one worker count: mean normalised regret
+    and average rank (1 = best) per budget."""
+
+    split: str
+    strategy: str
+    workers: int
+    tasks: int
+    mean_regret: dict[str, float]
+    mean_rank: dict[str, float]
+    median_fraction_to_target: float | None
+    reached_tasks: int
 
 
 @dataclass(frozen=True)
@@ -95,16 +150,31 @@ class ScienceRow:
     fisher: float | None
     best_settings: dict
     best_val: float
-    agrees: dict[str, bool | None]
+    agrees: dict[str, bool | None] = field(default_factory=dict)
 
 
-def compute_to_target(trace: Trace, best_val: float) -> float | None:
-    """The compute when the incumbent first came within the target of ``best_val``."""
-    target = best_val - TARGET_POINTS / 100 - 1e-12
-    for compute, value in zip(trace.compute_s, trace.incumbent_val, strict=True):
-        if value >= target:
+def compute_to_target(trace: Trace, targets: Collection[int]) -> float | None:
+    """The compute when a completed trial first was one of the ``targets`` points."""
+    for compute, point in trace.completed:
+        if point in targets:
             return compute
     return None
+
+
+def normalised_regret(trace: Trace, table: TaskTable, budgets_s: np.ndarray) -> np.ndarray:
+    """The incumbent's normalised test regret at each compute of ``budgets_s`` (1 before the
+    first completed trial)."""
+    test = table.mean_test
+    best, worst = float(np.nanmax(test)), float(np.nanmin(test))
+    span = best - worst if best > worst else 1.0
+    regret = np.ones(budgets_s.shape)
+    if not trace.compute_s:
+        return regret
+    index = np.searchsorted(np.asarray(trace.compute_s), budgets_s, side="right") - 1
+    points = np.asarray(trace.incumbent_point)
+    known = index >= 0
+    regret[known] = (best - test[points[index[known]]]) / span
+    return regret
 
 
 def _median_or_none(values: Sequence[float | None]) -> float | None:
@@ -114,27 +184,96 @@ def _median_or_none(values: Sequence[float | None]) -> float | None:
     return None if math.isinf(median) else median
 
 
-def summarise(table: TaskTable, strategy: str, workers: int, traces: Sequence[Trace]) -> ResultRow:
+def _budget_key(budget: float) -> str:
+    return f"{budget:g}"
+
+
+def _by_budget(values: np.ndarray) -> dict[str, float]:
+    return {_budget_key(b): float(v) for b, v in zip(BUDGETS, values, strict=True)}
+
+
+def summarise(
+    table: TaskTable,
+    strategy: str,
+    workers: int,
+    traces: Sequence[Trace],
+    charged_analysis_s: float = 0.0,
+    holdout: str = "-",
+    split: str = "",
+) -> ResultRow:
     """The row of the benchmark's output for one group of seeds."""
-    reached = [compute_to_target(trace, table.best_val) for trace in traces]
-    final_val = [trace.incumbent_val[-1] if trace.incumbent_val else 0.0 for trace in traces]
-    final_test = [trace.incumbent_test[-1] for trace in traces if trace.incumbent_test]
+    targets = table.target_points
+    reached = [compute_to_target(trace, targets) for trace in traces]
+    budgets_s = np.asarray(BUDGETS) * table.grid_compute_s
+    regrets = np.stack([normalised_regret(trace, table, budgets_s) for trace in traces])
+    final_test = [table.mean_test[trace.incumbent_point[-1]] for trace in traces if trace.compute_s]
     median = _median_or_none(reached)
-    best_point = int(np.nanargmax(table.final_val))
+    best_point = int(np.nanargmax(table.mean_val))
     return ResultRow(
         task=table.task,
+        split=split,
         strategy=strategy,
+        holdout=holdout,
         workers=workers,
         seeds=len(traces),
         grid_compute=table.grid_compute_s,
+        target_points=len(targets),
+        charged_analysis_s=charged_analysis_s,
         median_compute_to_target=median,
         median_fraction_to_target=None if median is None else median / table.grid_compute_s,
         reached=sum(value is not None for value in reached),
-        median_final_regret=float(np.median([100 * (table.best_val - v) for v in final_val])),
+        normalised_regret=_by_budget(regrets.mean(axis=0)),
+        regret_spread=_by_budget(regrets.std(axis=0)),
         median_final_test=float(np.median(final_test)) if final_test else None,
-        best_point_test=float(table.test[best_point, -1]),
+        best_point_test=float(table.mean_test[best_point]),
         median_trials=float(np.median([trace.trials for trace in traces])),
     )
+
+
+def _ranks(values: Mapping[str, float]) -> dict[str, float]:
+    """Rank 1 for the smallest value; ties share their average rank."""
+    ordered = sorted(values.values())
+    return {
+        name: 1 + (ordered.index(value) + len(ordered) - 1 - ordered[::-1].index(value)) / 2
+        for name, value in values.items()
+    }
+
+
+def summarise_tasks(rows: Sequence[ResultRow]) -> list[SummaryRow]:
+    """Per split and worker count: each strategy variant's mean normalised regret over the
+    tasks and its average rank among the variants, per budget."""
+    summary = []
+    for split in sorted({row.split for row in rows}):
+        for workers in sorted({row.workers for row in rows}):
+            group = [row for row in rows if row.split == split and row.workers == workers]
+            tasks = sorted({row.task for row in group})
+            by_task = {task: {r.variant: r for r in group if r.task == task} for task in tasks}
+            ranks: dict[str, dict[str, list[float]]] = {}
+            for task_rows in by_task.values():
+                for budget in map(_budget_key, BUDGETS):
+                    values = {v: r.normalised_regret[budget] for v, r in task_rows.items()}
+                    for variant, rank in _ranks(values).items():
+                        ranks.setdefault(variant, {}).setdefault(budget, []).append(rank)
+            for variant in sorted(ranks):
+                mine = [r for r in group if r.variant == variant]
+                summary.append(
+                    SummaryRow(
+                        split=split,
+                        strategy=variant,
+                        workers=workers,
+                        tasks=len(mine),
+                        mean_regret={
+                            b: float(np.mean([r.normalised_regret[b] for r in mine]))
+                            for b in map(_budget_key, BUDGETS)
+                        },
+                        mean_rank={b: float(np.mean(v)) for b, v in ranks[variant].items()},
+                        median_fraction_to_target=_median_or_none(
+                            [r.median_fraction_to_target for r in mine]
+                        ),
+                        reached_tasks=sum(r.median_fraction_to_target is not None for r in mine),
+                    )
+                )
+    return summary
 
 
 def regret_curve(
@@ -143,16 +282,17 @@ def regret_curve(
     workers: int,
     traces: Sequence[Trace],
     budget_fraction: float = DEFAULT_BUDGET,
+    split: str = "",
 ) -> RegretCurve:
-    """Median and interquartile regret against compute, up to the budget.
-
-    Before a seed's first completed trial its regret is the whole best accuracy.
-    """
+    """Validation regret (median and quartiles) and mean normalised test regret against
+    compute, up to the budget. Before a seed's first completed trial its validation regret
+    is the whole best accuracy."""
     fractions = curve_fractions(budget_fraction)
     grid = fractions * table.grid_compute_s
     regrets = np.stack([regret_at(trace, table.best_val, grid) for trace in traces])
     regrets = np.where(np.isnan(regrets), 100 * table.best_val, regrets)
     q25, median, q75 = np.percentile(regrets, [25, 50, 75], axis=0)
+    normalised = np.mean([normalised_regret(trace, table, grid) for trace in traces], axis=0)
     return RegretCurve(
         table.task,
         strategy,
@@ -161,6 +301,8 @@ def regret_curve(
         tuple(median.tolist()),
         tuple(q25.tolist()),
         tuple(q75.tolist()),
+        tuple(normalised.tolist()),
+        split,
     )
 
 
@@ -181,7 +323,7 @@ def science_row(table: TaskTable) -> ScienceRow:
     The learning-rate row reads 'low' below the median of the grid's learning rates; the
     regime predicts low for ``fits_well`` and high for ``fits_poorly``.
     """
-    best = int(np.nanargmax(table.final_val))
+    best = int(np.nanargmax(table.mean_val))
     settings = dict(table.points[best])
     document = table.evidence.document if table.evidence else {}
     regime = (document.get("regime") or {}).get("label", "unknown")
@@ -201,14 +343,49 @@ def science_row(table: TaskTable) -> ScienceRow:
         gap=table1.get("gap"),
         fisher=table1.get("fisher"),
         best_settings=settings,
-        best_val=table.best_val,
+        best_val=float(table.mean_val[best]),
         agrees=agrees,
     )
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _task(folder: str) -> ReplayTask:
     return ReplayTask.from_table(read_table(folder))
+
+
+@functools.lru_cache(maxsize=4096)
+def past_sweep(folder: str, seed: int, exhaustive: bool = False) -> PastSweep:
+    """A past task as a store holds it: its own default sweep (``nbft sweep`` with no
+    history, :data:`HISTORY_TRIALS` trials, one worker, seed ``seed``) replayed, its
+    completed trials ranked; or, ``exhaustive``, every point of its table (an upper bound).
+
+    Raises:
+        TableError: the table has no stage-1 evidence.
+    """
+    task = _task(folder)
+    table = task.table
+    if exhaustive:
+        return table.as_past_sweep()
+    trace = replay(
+        table, make_setup("tpe_rush", task, seed), 1, max_trials=HISTORY_TRIALS,
+        stop_at_best=False,
+    )  # fmt: skip
+    points = sorted({point for _, point in trace.completed}, key=lambda p: -table.final_val[p])
+    whole = table.as_past_sweep()
+    ranked = tuple((dict(table.points[p]), float(table.final_val[p])) for p in points)
+    return PastSweep(whole.name, whole.evidence, ranked, whole.source, whole.regime, whole.gap)
+
+
+def history_for(folder: str, known: Sequence[str], holdout: str = "task") -> tuple[str, ...]:
+    """The tables a learning strategy replayed on ``folder`` may learn from: every known one
+    but the task itself (the same folder, or a folder of the same task name), and with
+    ``holdout`` 'source' every table of the same pre-trained source too."""
+    name = Path(folder).name
+    others = [other for other in known if other != folder and Path(other).name != name]
+    if holdout == "source":
+        source = _task(folder).source
+        others = [other for other in others if _task(other).source != source]
+    return tuple(dict.fromkeys(others))
 
 
 def run_group(
@@ -218,6 +395,9 @@ def run_group(
     seeds: Sequence[int],
     budget_fraction: float = DEFAULT_BUDGET,
     history: Sequence[str] = (),
+    holdout: str = "-",
+    split: str = "",
+    exhaustive: bool = False,
 ) -> tuple[ResultRow, RegretCurve]:
     """Replay one strategy on one table with every seed (one unit of parallel work).
 
@@ -228,29 +408,23 @@ def run_group(
         seeds: the search seeds.
         budget_fraction: each replay stops after this share of the grid's compute.
         history: folders of the tables the strategy may learn from.
+        holdout: what the history leaves out ('task', 'source'; '-': not a learner).
+        split: the table's split ('design', 'evaluation', '' when undeclared).
+        exhaustive: past tasks as whole tables (an upper bound) instead of past sweeps.
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     task = _task(folder)
-    tables = [_task(other).table for other in history]
     budget = budget_fraction * task.table.grid_compute_s
-    traces = [
-        replay(task.table, make_setup(strategy, task, seed, tables), workers, budget)
-        for seed in seeds
-    ]
-    return (
-        summarise(task.table, strategy, workers, traces),
-        regret_curve(task.table, strategy, workers, traces, budget_fraction),
-    )
-
-
-def history_for(folder: str, known: Sequence[str]) -> tuple[str, ...]:
-    """The tables a learning strategy replayed on ``folder`` may learn from: every known one
-    but the task itself (the same folder, or a folder of the same task name)."""
-    name = Path(folder).name
-    others = (other for other in known if other != folder and Path(other).name != name)
-    return tuple(dict.fromkeys(others))
+    traces, charged = [], 0.0
+    for seed in seeds:
+        past = [past_sweep(other, seed, exhaustive) for other in history]
+        setup = make_setup(strategy, task, seed, past)
+        charged = setup.charged_analysis_s
+        traces.append(replay(task.table, setup, workers, budget))
+    row = summarise(task.table, strategy, workers, traces, charged, holdout, split)
+    return row, regret_curve(task.table, row.variant, workers, traces, budget_fraction, split)
 
 
 def run_benchmark(
@@ -261,19 +435,32 @@ def run_benchmark(
     budget_fraction: float = DEFAULT_BUDGET,
     processes: int = 2,
     history: Sequence[str | Path] = (),
+    splits: Mapping[str, str] | None = None,
+    holdouts: Sequence[str] = HOLDOUTS,
+    exhaustive: bool = False,
 ) -> tuple[list[ResultRow], list[RegretCurve]]:
     """Every strategy on every table at every worker count, in ``processes`` processes.
 
     A strategy that learns from other tasks sees every table replayed and every table of
-    ``history``, but never the task it is replayed on (leave one task out: by folder and by
-    task folder name).
+    ``history``, never the task it is replayed on, once per holdout of ``holdouts``.
+
+    Args:
+        splits: task name -> 'design' or 'evaluation' (missing: '').
     """
     folders = [str(folder) for folder in folders]
     known = [*folders, *(str(folder) for folder in history)]
-    jobs = [
-        (folder, strategy, count, tuple(seeds), budget_fraction, history_for(folder, known))
-        for folder in folders for strategy in strategies for count in workers
-    ]  # fmt: skip
+    splits = splits or {}
+    jobs = []
+    for folder in folders:
+        split = splits.get(Path(folder).name, "")
+        for strategy in strategies:
+            kinds = holdouts if strategy in LEARNERS else ("-",)
+            for holdout, count in ((h, w) for h in kinds for w in workers):
+                past = history_for(folder, known, holdout) if holdout != "-" else ()
+                jobs.append(
+                    (folder, strategy, count, tuple(seeds), budget_fraction, past, holdout,
+                     split, exhaustive)
+                )  # fmt: skip
     if processes <= 1:
         outputs = [run_group(*job) for job in jobs]
     else:

@@ -10,8 +10,10 @@ Tune's controller calls, in its order:
   trial, to ``searcher.on_trial_result``; a result that ends the trial (its last epoch, or a
   ``STOP``) is followed by ``scheduler.on_trial_complete`` and
   ``searcher.on_trial_complete`` with it; ``PAUSE`` frees the worker and keeps the trial;
-- the stage-1 evidence, when a strategy uses it, occupies one worker for the time its
-  compute took and is handed to the strategy when that time is up.
+- stage 1, when a strategy's real sweep runs it, occupies one worker for the time its compute
+  took (the cheap evidence, and the from-scratch run when the sweep runs one) and is charged
+  in full at the start; its evidence is handed to the strategy once the part it waits for is
+  done.
 
 Every result is looked up in the :class:`~nonbinary_ft.replay.table.TaskTable`; an epoch
 takes, in simulated time and in compute, the seconds it took when the table was collected.
@@ -48,6 +50,8 @@ class Setup:
         scheduler: judges results (Ray Tune's ``TrialScheduler`` interface).
         evidence_s: seconds of stage-1 compute before the evidence is in (None: not used).
         on_evidence: called when the evidence is in.
+        analysis_s: seconds stage 1 holds its worker in all (at least ``evidence_s``: the
+            from-scratch run goes on after the cheap evidence); None: ``evidence_s``.
         cleanup: called when the replay ends (releases what the strategy registered).
     """
 
@@ -55,7 +59,15 @@ class Setup:
     scheduler: Any
     evidence_s: float | None = None
     on_evidence: Callable[[], None] | None = None
+    analysis_s: float | None = None
     cleanup: Callable[[], None] | None = None
+
+    @property
+    def charged_analysis_s(self) -> float:
+        """The stage-1 compute this strategy's sweep pays."""
+        if self.analysis_s is not None:
+            return self.analysis_s
+        return self.evidence_s or 0.0
 
 
 @dataclass
@@ -87,8 +99,9 @@ class Trace:
 
     Attributes:
         compute_s: the compute at each step of the incumbent (seconds, analysis included).
-        incumbent_val, incumbent_test: the best completed trial's validation accuracy and
-            its test accuracy from then on.
+        incumbent_val, incumbent_test, incumbent_point: the best completed trial's
+            validation accuracy, its test accuracy and its point, from then on.
+        completed: every completed trial as (compute when it ended, its point), in order.
         events: suggestions and the scheduler's decisions, in order.
         total_compute_s: compute spent when the replay ended.
         wall_s: simulated time when it ended.
@@ -98,6 +111,8 @@ class Trace:
     compute_s: list[float] = field(default_factory=list)
     incumbent_val: list[float] = field(default_factory=list)
     incumbent_test: list[float] = field(default_factory=list)
+    incumbent_point: list[int] = field(default_factory=list)
+    completed: list[tuple[float, int]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     total_compute_s: float = 0.0
     wall_s: float = 0.0
@@ -122,9 +137,10 @@ class _Replay:
         workers: int,
         budget_s: float,
         max_trials: int | None,
+        stop_at_best: bool = True,
     ):
         self.table, self.setup, self.budget_s = table, setup, budget_s
-        self.max_trials = max_trials
+        self.max_trials, self.stop_at_best = max_trials, stop_at_best
         self.free = workers
         self.clock = 0.0
         self.compute = 0.0
@@ -133,7 +149,7 @@ class _Replay:
         self.controller = _Controller()
         self.finished_suggesting = False
         self.trace = Trace()
-        self.best: tuple[float, float] | None = None
+        self.best: tuple[float, float, int] | None = None
 
     def _schedule(self, at: float, kind: str, trial: SimTrial | None) -> None:
         heapq.heappush(self.queue, (at, next(self.order), kind, trial))
@@ -200,13 +216,15 @@ class _Replay:
         self._event(kind, trial)
         self.free += 1
         if result["status"] == "completed":
-            score = (result["val_accuracy"], result["test_accuracy"])
+            self.trace.completed.append((self.compute, trial.point))
+            score = (result["val_accuracy"], result["test_accuracy"], trial.point)
             if self.best is None or score[0] > self.best[0]:
                 self.best = score
         if self.best is not None:
             self.trace.compute_s.append(self.compute)
             self.trace.incumbent_val.append(self.best[0])
             self.trace.incumbent_test.append(self.best[1])
+            self.trace.incumbent_point.append(self.best[2])
 
     def on_result(self, trial: SimTrial) -> None:
         trial.epoch += 1
@@ -228,22 +246,31 @@ class _Replay:
             self._run_next_epoch(trial)
 
     def _found_the_best(self) -> bool:
-        # From here on the regret is 0 whatever the strategy does: nothing left to measure.
-        return self.best is not None and self.best[0] >= self.table.best_val
+        # From here on the incumbent cannot change whatever the strategy does: nothing left
+        # to measure (unless the whole run is wanted, as for a past sweep's history).
+        return (
+            self.stop_at_best and self.best is not None and self.best[0] >= self.table.best_val
+        )
 
     def run(self) -> Trace:
-        if self.setup.evidence_s is not None:
+        setup = self.setup
+        if setup.evidence_s is not None or setup.analysis_s is not None:
+            # Stage 1 holds one worker until its last part is done, and is charged in full.
             self.free -= 1
-            self.compute += self.setup.evidence_s
-            self._schedule(self.setup.evidence_s, "evidence", None)
+            self.compute += setup.charged_analysis_s
+            if setup.evidence_s is not None:
+                self._schedule(setup.evidence_s, "evidence", None)
+            self._schedule(setup.charged_analysis_s, "analysis", None)
         self.fill()
         while self.queue and self.compute < self.budget_s and not self._found_the_best():
             self.clock, _, kind, trial = heapq.heappop(self.queue)
-            if trial is None:
+            if kind == "evidence":
+                if setup.on_evidence is not None:
+                    setup.on_evidence()
+            elif kind == "analysis":
                 self.free += 1
-                if self.setup.on_evidence is not None:
-                    self.setup.on_evidence()
             else:
+                assert trial is not None
                 self.on_result(trial)
             self.fill()
         self.trace.total_compute_s, self.trace.wall_s = self.compute, self.clock
@@ -256,11 +283,13 @@ def replay(
     workers: int,
     budget_s: float | None = None,
     max_trials: int | None = None,
+    stop_at_best: bool = True,
 ) -> Trace:
     """Replay one search on ``table`` with ``workers`` in parallel.
 
     The replay ends when the budget is spent, when the strategy has nothing left to run,
-    or when it has found the table's best point (its regret is 0 from then on).
+    or (with ``stop_at_best``) when it has found the table's best point by seed 0's
+    validation accuracy (its incumbent cannot change from then on).
 
     Args:
         table: the task's recorded curves.
@@ -274,7 +303,7 @@ def replay(
     """
     budget = table.grid_compute_s if budget_s is None else budget_s
     try:
-        return _Replay(table, setup, workers, budget, max_trials).run()
+        return _Replay(table, setup, workers, budget, max_trials, stop_at_best).run()
     finally:
         if setup.cleanup is not None:
             setup.cleanup()

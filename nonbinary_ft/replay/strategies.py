@@ -1,24 +1,29 @@
 """The search strategies a replay compares, each built from the sweep's own search objects.
 
-=================  ==============================================================
-``grid``           every point in grid order, each to the end (the paper's way)
-``random``         Optuna's random sampler over the grid's values, no early stops
-``tpe``            Optuna's TPE (the sweep's searcher), no early stops
-``random_asha``    random, ASHA stopping the weak at its rungs
-``tpe_asha``       TPE + ASHA: ``nbft sweep`` without stage 1
-``one_epoch_topk`` every point one epoch, then the best :data:`TOP_K` to the end
-``evidence_veto``  TPE + ASHA + stage 1's regime policy (table 7 as a reversible veto,
-                   acting once the analysis, from-scratch run included, is in)
-``nbft``           ``nbft sweep``'s default: once the cheap evidence is in, the nearest
-                   past sweeps' winners first, then TPE; RUSH stops (no veto)
-=================  ==============================================================
+==================  ==============================================================
+``grid``            every point in grid order, each to the end (the paper's way)
+``random``          Optuna's random sampler over the grid's values, no early stops
+``tpe``             Optuna's TPE (the sweep's searcher), no early stops
+``random_asha``     random, ASHA stopping the weak at its rungs (grace period 1)
+``tpe_asha``        TPE + ASHA as Ray Tune users run it (grace period 1)
+``one_epoch_topk``  every point one epoch, then the best :data:`TOP_K` to the end
+``tpe_rush``        ``nbft sweep`` without a history: TPE, RUSH stops, stage 1 run
+``evidence_veto``   TPE + ASHA + stage 1's regime policy (table 7 as a reversible veto,
+                    acting once the analysis, from-scratch run included, is in)
+``nbft``            ``nbft sweep``'s default: once the cheap evidence is in, the nearest
+                    past sweeps' winners first, then TPE; RUSH stops (no veto)
+``nbft_random``     the ablation of ``nbft`` whose past sweeps are drawn at random (with the
+                    seed) instead of by the evidence: does the evidence pick better?
+==================  ==============================================================
 
-Past sweeps are the other tasks' tables (``history``): in a leave-one-task-out replay the
-task itself is never among them.
+Past sweeps (``history``) come from other tasks: in a leave-one-task-out replay the task
+itself is never among them.
 
 Samplers draw from the grid's values (a ``choice`` per setting), so every suggestion is a
-point of the table. Compute is what the table recorded; strategies that use the evidence
-pay for its analysis, on one worker, before it acts.
+point of the table. Compute is what the table recorded. A strategy is charged what its real
+sweep runs: ``nbft sweep`` (``tpe_rush``, ``evidence_veto``, ``nbft``, ``nbft_random``) runs
+stage 1, the cheap evidence and the from-scratch run, on one worker from the start
+(:data:`STAGE_ONE`); the plain Ray Tune baselines run none.
 """
 
 from __future__ import annotations
@@ -59,9 +64,15 @@ STRATEGIES = (
     "random_asha",
     "tpe_asha",
     "one_epoch_topk",
+    "tpe_rush",
     "evidence_veto",
     "nbft",
+    "nbft_random",
 )
+STAGE_ONE = frozenset({"tpe_rush", "evidence_veto", "nbft", "nbft_random"})
+"""The strategies whose real sweep is ``nbft sweep``, stage 1 included."""
+LEARNERS = frozenset({"nbft", "nbft_random"})
+"""The strategies that learn from past sweeps."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,15 @@ class ReplayTask:
     table: TaskTable
     config: ExperimentConfig
     space: SearchSpace
+
+    @property
+    def source(self) -> str:
+        """The pre-trained source: the model and where its weights come from."""
+        model = self.config.model
+        weights = model.checkpoint.name if model.checkpoint is not None else model.pretrained
+        if model.checkpoint is not None:
+            weights = f"{model.checkpoint.parent.name}/{weights}"
+        return f"{model.name}:{weights}"
 
     @classmethod
     def from_table(cls, table: TaskTable) -> ReplayTask:
@@ -167,17 +187,27 @@ def _evidence_of(task: ReplayTask) -> TaskEvidence:
     return evidence
 
 
-def _grid(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
+def _grid(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
     return Setup(GridSearcher(list(task.table.points)), FIFOScheduler())
 
 
-def _one_epoch_topk(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
+def _one_epoch_topk(
+    task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]
+) -> Setup:
     points = list(task.table.points)
     random.Random(seed).shuffle(points)
     return Setup(GridSearcher(points), OneEpochTopK(len(points), TOP_K))
 
 
-def _evidence_veto(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
+def _stage_one(setup: Setup, evidence: TaskEvidence) -> Setup:
+    """What ``nbft sweep`` adds: stage 1 on one worker, cheap evidence then from scratch."""
+    setup.analysis_s = evidence.cheap_s + evidence.scratch_s()
+    return setup
+
+
+def _evidence_veto(
+    task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]
+) -> Setup:
     evidence = _evidence_of(task)
     analysis = task.config.analysis
     policy = RegimePolicy(
@@ -188,51 +218,79 @@ def _evidence_veto(task: ReplayTask, seed: int, key: str, history: Sequence[Task
         veto=True,
     )
     open_session(key, policy=policy)
-    setup = _sampled(task, "tpe", "asha", seed, key)
-    setup.evidence_s = evidence.cheap_s + evidence.scratch_s()
+    setup = _stage_one(_sampled(task, "tpe", "asha", seed, key), evidence)
+    setup.evidence_s = setup.analysis_s
     setup.on_evidence = lambda: policy.update(evidence.document)
     return setup
 
 
-def _nbft(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
-    """As ``nbft sweep``: waits for the cheap evidence (features, probe, scores), no veto."""
+def _tpe_rush(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
+    """``nbft sweep`` with an empty history: plain TPE and RUSH beside stage 1."""
+    return _stage_one(_sampled(task, "nbft", "auto", seed, key), _evidence_of(task))
+
+
+def _warm_started(
+    task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep], document: dict
+) -> Setup:
+    """``nbft sweep`` with ``history``: it waits for the cheap evidence (features, probe,
+    scores), then warm-starts from the history as ``document`` directs; no veto."""
     evidence = _evidence_of(task)
     policy = RegimePolicy(None, veto=False, pending=True)
     open_session(key, policy=policy)
-    past = [table.as_past_sweep() for table in history if table.evidence is not None]
-    setup = _sampled(task, "nbft", "auto", seed, key, past)
+    setup = _stage_one(_sampled(task, "nbft", "auto", seed, key, history), evidence)
     setup.evidence_s = evidence.cheap_s
-    setup.on_evidence = lambda: policy.update(evidence.document)
+    setup.on_evidence = lambda: policy.update(document)
     return setup
 
 
+def _nbft(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
+    """As ``nbft sweep``: the past sweeps nearest in the task's evidence first."""
+    return _warm_started(task, seed, key, history, _evidence_of(task).document)
+
+
+def _nbft_random(
+    task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]
+) -> Setup:
+    """``nbft`` with its past sweeps in a random order (by the seed) and the evidence hidden
+    from the warm start, which then takes them in that order: neighbours by chance."""
+    shuffled = list(history)
+    random.Random(seed).shuffle(shuffled)
+    document = _evidence_of(task).document
+    blind = {k: v for k, v in document.items() if k not in ("table1", "scores")}
+    return _warm_started(task, seed, key, shuffled, blind)
+
+
 def _plain(algorithm: str, scheduler: str) -> Callable[..., Setup]:
-    def factory(task: ReplayTask, seed: int, key: str, history: Sequence[TaskTable]) -> Setup:
+    def factory(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
         return _sampled(task, algorithm, scheduler, seed, key)
 
     return factory
 
 
-_FACTORIES: dict[str, Callable[[ReplayTask, int, str, Sequence[TaskTable]], Setup]] = {
+_FACTORIES: dict[str, Callable[[ReplayTask, int, str, Sequence[PastSweep]], Setup]] = {
     "grid": _grid,
     "random": _plain("random", "none"),
     "tpe": _plain("tpe", "none"),
     "random_asha": _plain("random", "asha"),
     "tpe_asha": _plain("tpe", "asha"),
     "one_epoch_topk": _one_epoch_topk,
+    "tpe_rush": _tpe_rush,
     "evidence_veto": _evidence_veto,
     "nbft": _nbft,
+    "nbft_random": _nbft_random,
 }
 
 
-def make_setup(name: str, task: ReplayTask, seed: int, history: Sequence[TaskTable] = ()) -> Setup:
+def make_setup(
+    name: str, task: ReplayTask, seed: int, history: Sequence[PastSweep] = ()
+) -> Setup:
     """The searcher and scheduler of strategy ``name`` for one replay.
 
     Args:
         name: one of :data:`STRATEGIES`.
         task: the task replayed.
         seed: the search seed.
-        history: tables a strategy may learn from (never the task itself in a
+        history: past sweeps a strategy may learn from (never the task itself in a
             leave-one-task-out replay).
 
     Raises:

@@ -58,12 +58,18 @@ def curve(settings: dict, diverge: bool, inverted: bool = False) -> list[EpochRe
 
 
 def make_table(
-    folder: Path, evidence: bool = True, skip: int | None = None, inverted: bool = False
+    folder: Path,
+    evidence: bool = True,
+    skip: int | None = None,
+    inverted: bool = False,
+    name: str | None = None,
+    model: dict | None = None,
 ) -> Path:
     """12 points x 4 epochs; the point k = 1, lr 0.3, plain L2 diverges at epoch 2.
 
     ``skip`` leaves out that point of the product: a grid with a hole. ``inverted`` ranks
-    the points the other way round (the best is the worst), task 'inverted'.
+    the points the other way round (the best is the worst), task 'inverted'. ``name`` and
+    ``model`` set the task's name and its model section (its pre-trained source).
     """
     names = list(GRID)
     points = []
@@ -79,10 +85,11 @@ def make_table(
         "recommendation": {"settings": {"reinit_layers": 2, "lr_high": 0.01, "l2sp_layers": "all"}},
         "table1": {"gap": -0.3, "fisher": 2.0, "fixed_feature_accuracy": 0.8},
     }
-    task = tiny_document(name="made-up", train={"epochs": EPOCHS})
+    task_name = name or ("inverted" if inverted else "made-up")
+    task = tiny_document(name=task_name, train={"epochs": EPOCHS}, model=model or {})
     return write_table(
         folder,
-        "inverted" if inverted else "made-up",
+        task_name,
         NUM_LAYERS,
         EPOCHS,
         points,

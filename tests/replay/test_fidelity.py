@@ -51,7 +51,10 @@ def _ray_decisions(
             decisions.append(("end" if epoch == table.epochs_of(point) else "stop", point, epoch))
 
     setup = make_setup(
-        strategy, ReplayTask.from_table(table), seed, [read_table(path) for path in history]
+        strategy,
+        ReplayTask.from_table(table),
+        seed,
+        [read_table(path).as_past_sweep() for path in history],
     )
     if setup.on_evidence is not None:
         on_evidence = setup.on_evidence
@@ -84,7 +87,7 @@ def _ray_decisions(
 
 def _replay_decisions(folder: Path, strategy: str, seed: int, history: list[Path]) -> list[tuple]:
     table = read_table(folder)
-    past = [read_table(path) for path in history]
+    past = [read_table(path).as_past_sweep() for path in history]
     setup = make_setup(strategy, ReplayTask.from_table(table), seed, past)
     trace = replay(table, setup, 1, max_trials=TRIALS)
     return [

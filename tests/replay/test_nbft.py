@@ -30,20 +30,32 @@ def _suggested(trace) -> list[int]:
 def test_a_history_holding_the_same_task_puts_its_winner_first(task):
     table = task.table
     best = int(np.nanargmax(table.final_val))
-    trace = replay(table, make_setup("nbft", task, 0, [table]), workers=1)
+    setup = make_setup("nbft", task, 0, [table.as_past_sweep()])
+    trace = replay(table, setup, workers=1)
     assert _suggested(trace)[0] == best
-    # It waited for the cheap evidence, then needed that one trial.
-    first = trace.events[0]
-    assert first.compute_s == pytest.approx(table.evidence.cheap_s)
-    expected = table.evidence.cheap_s + np.nansum(table.epoch_s[best])
-    assert trace.total_compute_s == pytest.approx(expected)
+    # Stage 1 held the only worker (the from-scratch run included) and is charged in full;
+    # then that one trial was needed.
+    evidence = table.evidence
+    stage_one = evidence.cheap_s + evidence.scratch_s()
+    assert setup.charged_analysis_s == pytest.approx(stage_one)
+    assert trace.events[0].compute_s == pytest.approx(stage_one)
+    assert trace.total_compute_s == pytest.approx(stage_one + np.nansum(table.epoch_s[best]))
     assert trace.incumbent_val[-1] == pytest.approx(table.best_val)
+
+
+def test_with_two_workers_the_warm_start_waits_for_the_cheap_evidence_only(task):
+    table = task.table
+    trace = replay(table, make_setup("nbft", task, 0, [table.as_past_sweep()]), workers=2)
+    # The second worker idles until the cheap evidence, not until the from-scratch run ends.
+    best = int(np.nanargmax(table.final_val))
+    assert trace.wall_s == pytest.approx(table.evidence.cheap_s + np.nansum(table.epoch_s[best]))
 
 
 def test_a_misleading_history_is_tried_first_and_then_left_behind(task, inverted):
     table = task.table
     best = int(np.nanargmax(table.final_val))
-    trace = replay(table, make_setup("nbft", task, 0, [inverted.table]), workers=1)
+    past = [inverted.table.as_past_sweep()]
+    trace = replay(table, make_setup("nbft", task, 0, past), workers=1)
     suggested = _suggested(trace)
     # The past sweep's winner is the task's worst region: tried first, not a veto.
     assert suggested[0] == int(np.nanargmax(inverted.table.final_val))
@@ -52,10 +64,21 @@ def test_a_misleading_history_is_tried_first_and_then_left_behind(task, inverted
     assert trace.incumbent_val[-1] == pytest.approx(table.best_val)
 
 
-def test_without_a_history_nbft_is_tpe_that_starts_once_the_evidence_is_in(task):
-    trace = replay(task.table, make_setup("nbft", task, 3), workers=2)
-    assert trace.events[0].compute_s == pytest.approx(task.table.evidence.cheap_s)
-    assert trace.incumbent_val[-1] == pytest.approx(task.table.best_val)
+def test_without_a_history_nbft_is_tpe_rush_beside_stage_one(task):
+    evidence = task.table.evidence
+    for name in ("nbft", "tpe_rush"):
+        setup = make_setup(name, task, 3)
+        trace = replay(task.table, setup, workers=2)
+        # Nothing to wait for: the first trial starts at once beside the analysis.
+        assert trace.events[0].compute_s == pytest.approx(evidence.cheap_s + evidence.scratch_s())
+        assert trace.incumbent_val[-1] == pytest.approx(task.table.best_val)
+
+
+@pytest.mark.parametrize("strategy", ["tpe", "tpe_asha", "random_asha", "grid"])
+def test_plain_ray_tune_baselines_are_charged_no_analysis(task, strategy):
+    setup = make_setup(strategy, task, 0)
+    assert setup.charged_analysis_s == 0.0
+    assert replay(task.table, setup, workers=1).events[0].compute_s == 0.0
 
 
 def test_leave_one_task_out_drops_the_task_by_folder_and_by_name():

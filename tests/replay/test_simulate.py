@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from ray.tune.schedulers import FIFOScheduler
 
-from nonbinary_ft.replay.benchmark import compute_to_target, summarise
+from nonbinary_ft.replay.benchmark import (
+    BUDGETS,
+    compute_to_target,
+    normalised_regret,
+    summarise,
+)
 from nonbinary_ft.replay.simulate import Setup, Trace, regret_at, replay
 from nonbinary_ft.replay.strategies import STRATEGIES, OneEpochTopK, ReplayTask, make_setup
 from nonbinary_ft.replay.table import TableError, read_table
@@ -73,23 +78,35 @@ def test_every_strategy_replays_within_its_budget(task, strategy):
     assert all(a <= b for a, b in zip(trace.compute_s, trace.compute_s[1:], strict=False))
 
 
-def test_regret_and_compute_to_target_read_the_incumbent():
-    trace = Trace(compute_s=[10.0, 30.0], incumbent_val=[0.8, 0.9], incumbent_test=[0.7, 0.85])
-    assert compute_to_target(trace, best_val=0.9) == 30.0
-    assert compute_to_target(trace, best_val=0.9025) == 30.0  # within 0.3 points
-    assert compute_to_target(trace, best_val=0.91) is None
+def test_regret_reads_the_incumbent_and_the_target_is_a_set_of_points(task):
+    table = task.table
+    order = [int(i) for i in np.argsort(-np.nan_to_num(table.mean_test, nan=-1))]
+    trace = Trace(
+        compute_s=[10.0, 30.0], incumbent_val=[0.8, 0.9], incumbent_test=[0.7, 0.85],
+        incumbent_point=[order[3], order[0]], completed=[(10.0, order[3]), (30.0, order[0])],
+    )  # fmt: skip
+    assert compute_to_target(trace, {order[0]}) == 30.0
+    assert compute_to_target(trace, {order[0], order[3]}) == 10.0
+    assert compute_to_target(trace, {order[1]}) is None
     regret = regret_at(trace, 0.9, np.array([5.0, 10.0, 20.0, 40.0]))
     assert np.isnan(regret[0]) and regret[1:].tolist() == pytest.approx([10.0, 10.0, 0.0])
+    normalised = normalised_regret(trace, table, np.array([5.0, 10.0, 40.0]))
+    test = table.mean_test
+    span = np.nanmax(test) - np.nanmin(test)
+    expected = [1.0, (test[order[0]] - test[order[3]]) / span, 0.0]
+    assert normalised.tolist() == pytest.approx(expected)
 
 
 def test_a_summary_counts_the_seeds_that_reached_the_target(task):
     table = task.table
-    traces = [replay(table, make_setup("random", task, seed), 1) for seed in range(4)]
+    setups = [make_setup("random", task, seed) for seed in range(4)]
+    traces = [replay(table, setup, 1) for setup in setups]
     row = summarise(table, "random", 1, traces)
-    reached = [compute_to_target(trace, table.best_val) for trace in traces]
+    reached = [compute_to_target(trace, table.target_points) for trace in traces]
     assert row.reached == sum(value is not None for value in reached)
-    finals = [100 * (table.best_val - trace.incumbent_val[-1]) for trace in traces]
-    assert row.median_final_regret == pytest.approx(float(np.median(finals)))
+    assert row.target_points == len(table.target_points)
+    assert set(row.normalised_regret) == {f"{b:g}" for b in BUDGETS}
+    assert all(0.0 <= value <= 1.0 for value in row.normalised_regret.values())
     assert row.grid_compute == pytest.approx(table.grid_compute_s)
 
 

@@ -9,6 +9,7 @@ and its sampler still knows every trial (TPE's state survives ``--resume``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -60,13 +61,25 @@ def _point(settings: dict) -> tuple:
     return (round(settings["lr_high"], 12), settings["reinit_layers"])
 
 
+@contextlib.contextmanager
+def _inside(folder: Path):
+    """Run in ``folder``: MLflow puts a SQLite store's artifacts under ./mlruns."""
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 @pytest.fixture(scope="module")
 def first_sweep(ray_cluster, tmp_path_factory, make_document):
     """The store's first sweep: nothing to learn from yet."""
     tmp_path = tmp_path_factory.mktemp("history")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     document = _document(tmp_path, make_document, "first", store)
-    run = run_sweep(ExperimentConfig.model_validate(document))
+    with _inside(tmp_path):
+        run = run_sweep(ExperimentConfig.model_validate(document))
     assert run.counts() == {"completed": 4}
     assert _warm_starts(tmp_path / "runs" / "first") == []
     return tmp_path, store, run
@@ -77,7 +90,8 @@ def test_a_second_sweep_on_the_same_store_starts_from_the_first(first_sweep, mak
     (past,) = read_history(store)
     assert past.name == "first"
     document = _document(tmp_path, make_document, "second", store)
-    run = run_sweep(ExperimentConfig.model_validate(document))
+    with _inside(tmp_path):
+        run = run_sweep(ExperimentConfig.model_validate(document))
 
     assert run.counts() == {"completed": 4}
     # No setting trained twice: the sampler's random start (same seed as the first sweep)
