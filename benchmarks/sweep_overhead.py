@@ -140,13 +140,13 @@ class StageTimer:
 def timed_sweep(config: Any, **kwargs: Any) -> tuple[Any, float, dict[str, float]]:
     """``run_sweep(config, **kwargs)`` with its wall time and a per-step breakdown."""
     from nonbinary_ft.tracking import SweepTracker
-    from nonbinary_ft.tuning import orchestrate, results_writer
+    from nonbinary_ft.tuning import orchestrate, stages
 
     timer = StageTimer()
     undo = [
         timer.wrap(orchestrate, "plan_sweep", "plan_s"),
-        timer.wrap(orchestrate._Stage, "run", "stages_fit_s"),
-        timer.wrap(results_writer, "publish_results", "publish_s"),
+        timer.wrap(stages.StageRunner, "run", "stages_fit_s"),
+        timer.wrap(orchestrate, "publish_results", "publish_s"),
     ]
     for method in ("__init__", "open_parent", "log_inputs", "log_summary", "finish"):
         undo.append(timer.wrap(SweepTracker, method, "mlflow_parent_s"))

@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from nonbinary_ft.tuning.pruning import settings_of
 
 from benchmarks.sweep_overhead import start_ray, timed_sweep, trial_rows, trial_times
 from nonbinary_ft.config import ExperimentConfig, apply_overrides
+from nonbinary_ft.search.policy import settings_of
 
 SPACE: dict[str, Any] = {
     "name": "suite_wide",

@@ -31,19 +31,25 @@ TrackingUri = Annotated[
 ]
 
 
-def _first_trials(sweep_file: Path, history: list[Any]) -> tuple[dict[str, Any], list[Any]]:
-    """The cheap evidence of ``sweep_file``'s target, and the warm start it gives."""
+def _first_trials(
+    sweep_file: Path, history: list[Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The cheap evidence of ``sweep_file``'s target, and the trials its warm start runs:
+    the past settings fitted to the sweep's space and model, as the sweep would run them."""
     from nonbinary_ft.analysis import analyse
     from nonbinary_ft.config import load_config
-    from nonbinary_ft.search.warm_start import EvidenceVector, warm_start_points
+    from nonbinary_ft.search.warm_start import EvidenceVector, first_trials
+    from nonbinary_ft.tuning.plan import plan_sweep
 
     config = load_config(sweep_file)
+    plan = plan_sweep(config, sweep_file)
     workdir = Path("runs") / config.name / "analysis"
     document = analyse(config, workdir=workdir, scratch=False).to_dict()
-    points = warm_start_points(
-        EvidenceVector.from_document(document), history, config.sweep.search.warm_start
-    )
-    return document, points
+    chosen = first_trials(
+        EvidenceVector.from_document(document), history, config.sweep.search.warm_start,
+        plan.spaces[0], plan.num_layers, config.settings,
+    )  # fmt: skip
+    return document, [{"settings": settings, "reason": point.reason} for point, settings in chosen]
 
 
 def _tracking_uri(tracking_uri: str | None, sweep_file: Path | None) -> str | None:
@@ -85,7 +91,8 @@ def _show(history: list[Any], points: list[Any], comparison: Any) -> None:
     for line in _rule_lines(comparison):
         out.print(line, highlight=False)
     for index, point in enumerate(points, 1):
-        out.print(f"first trial {index}: {point.settings}  <- {point.reason}", highlight=False)
+        line = f"first trial {index}: {point['settings']}  <- {point['reason']}"
+        out.print(line, highlight=False)
 
 
 @history_app.callback()

@@ -16,10 +16,14 @@ winners held the target within their first twelve.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from pydantic import ValidationError
 
 from nonbinary_ft.config.settings import TrialSettings, canonical_settings
 from nonbinary_ft.config.space import Choice, Fixed, FloatRange, Grid, IntRange, SearchSpace
@@ -35,7 +39,11 @@ __all__ = [
     "nearest_sweeps",
     "warm_start_points",
     "fit_to_space",
+    "first_trials",
+    "checked_sweep",
 ]
+
+logger = logging.getLogger(__name__)
 
 NEIGHBOURS = 2
 """Past sweeps whose winners are interleaved (one neighbour alone missed on 1 task of 6)."""
@@ -106,6 +114,41 @@ class PastSweep:
     def winner(self) -> dict[str, Any] | None:
         """Its best settings."""
         return self.ranked[0][0] if self.ranked else None
+
+
+def _checked_row(row: tuple[Any, Any]) -> tuple[dict[str, Any], float] | None:
+    """A ranked row whose settings are valid trial settings and whose value is an accuracy;
+    None otherwise."""
+    settings, value = row
+    if not isinstance(settings, Mapping) or isinstance(value, bool):
+        return None
+    if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        return None
+    try:
+        valid = TrialSettings.model_validate(dict(settings))
+    except (ValidationError, TypeError, ValueError):
+        return None
+    return {name: getattr(valid, name) for name in settings}, float(value)
+
+
+def checked_sweep(past: PastSweep) -> PastSweep | None:
+    """``past`` with only the rows a sweep may run: valid trial settings (known names, values
+    in range) with an accuracy in [0, 1]. A store is shared input: what it holds is checked
+    before it is shown or run. One warning names the sweep when rows are dropped; None when
+    none is left.
+    """
+    rows = [_checked_row(row) for row in past.ranked]
+    kept = tuple(row for row in rows if row is not None)
+    dropped = len(rows) - len(kept)
+    if dropped:
+        logger.warning(
+            "history: %s (%s): %d of %d past settings skipped (not valid trial settings, or "
+            "no accuracy in [0, 1])",
+            past.name, past.source or "no source", dropped, len(rows),
+        )  # fmt: skip
+    if not kept:
+        return None
+    return replace(past, ranked=kept)
 
 
 def nearest_sweeps(
@@ -223,3 +266,27 @@ def fit_to_space(
     }
     valid = make_valid(fitted, num_layers, base)
     return {name: valid[name] for name in space.parameters}
+
+
+def first_trials(
+    evidence: EvidenceVector | None,
+    history: Sequence[PastSweep],
+    count: int,
+    space: SearchSpace,
+    num_layers: int,
+    base: TrialSettings,
+) -> list[tuple[WarmPoint, dict[str, Any]]]:
+    """What a sweep runs first: the warm-start points fitted to its space and model, each
+    with the settings it will run (the whole trial settings), repeats after fitting dropped.
+    """
+    settable = [n for n, d in space.parameters.items() if not isinstance(d, Fixed)]
+    chosen: list[tuple[WarmPoint, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for point in warm_start_points(evidence, history, count):
+        fitted = fit_to_space(point.settings, space, num_layers, base)
+        identity = json.dumps({name: fitted[name] for name in settable}, sort_keys=True)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        chosen.append((point, {**base.model_dump(), **fitted}))
+    return chosen

@@ -32,7 +32,7 @@ from typing import Any
 from nonbinary_ft.replay.table import TableError, TaskEvidence, read_table, write_table
 from nonbinary_ft.results import ResultsError
 from nonbinary_ft.results.schema import Missing, SweepResults
-from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep
+from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep, checked_sweep
 from nonbinary_ft.tracking.artifacts import tracking_client
 from nonbinary_ft.vocabulary import TrialStatus
 
@@ -106,7 +106,7 @@ def past_sweep_from_tags(name: str, tags: Mapping[str, str], source: str) -> Pas
     try:
         table1 = json.loads(tags[TAG_EVIDENCE])
         evidence = EvidenceVector.from_document({"table1": table1})
-        ranked = tuple((dict(row[0]), float(row[1])) for row in json.loads(tags[TAG_RANKED]))
+        ranked = tuple((row[0], row[1]) for row in json.loads(tags[TAG_RANKED]))
         gap = table1.get("gap")
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise ResultsError(f"run {source}: malformed history tags ({error})") from None
@@ -139,9 +139,12 @@ def read_history(tracking_uri: str, exclude_run: str | None = None) -> list[Past
             continue
         try:
             name = run.info.run_name or run.info.run_id
-            history.append(past_sweep_from_tags(name, run.data.tags, run.info.run_id))
+            past = checked_sweep(past_sweep_from_tags(name, run.data.tags, run.info.run_id))
         except ResultsError as error:
             logger.warning("history: skipping %s", error)
+            continue
+        if past is not None:
+            history.append(past)
     return history
 
 
@@ -151,7 +154,8 @@ def read_tables(folders: Sequence[str | Path]) -> list[PastSweep]:
     Raises:
         TableError: a folder is not a table with evidence (named in the message).
     """
-    return [read_table(folder).as_past_sweep() for folder in folders]
+    checked = (checked_sweep(read_table(folder).as_past_sweep()) for folder in folders)
+    return [past for past in checked if past is not None]
 
 
 def export_table(results: SweepResults, folder: str | Path, num_layers: int, epochs: int) -> Path:

@@ -33,12 +33,7 @@ from nonbinary_ft.config.space import Fixed, SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
 from nonbinary_ft.search.policy import DecisionLog, screen_suggestion, settings_of
 from nonbinary_ft.search.sampling import ConstrainedSpace
-from nonbinary_ft.search.warm_start import (
-    EvidenceVector,
-    PastSweep,
-    fit_to_space,
-    warm_start_points,
-)
+from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep, first_trials
 from nonbinary_ft.tuning.session import session_of
 from nonbinary_ft.vocabulary import DecisionKind
 
@@ -291,18 +286,12 @@ class WarmStartSearcher(StatefulSearcher):
         document = policy.evidence() if policy is not None else None
         evidence = EvidenceVector.from_document(document)
         settable = [n for n, d in self.space.parameters.items() if not isinstance(d, Fixed)]
-        seen: set[str] = set()
-        for point in warm_start_points(evidence, self.history, self.count):
-            fitted = fit_to_space(point.settings, self.space, self.num_layers, self.base)
-            enqueued = {name: fitted[name] for name in settable}
-            if json.dumps(enqueued, sort_keys=True) in seen:
-                continue
-            seen.add(json.dumps(enqueued, sort_keys=True))
-            self.first.append(enqueued)
-            self.log.record(
-                DecisionKind.WARM_START, point.reason, {**self.base.model_dump(), **fitted},
-                saves=False,
-            )  # fmt: skip
+        chosen = first_trials(
+            evidence, self.history, self.count, self.space, self.num_layers, self.base
+        )
+        for point, settings in chosen:
+            self.first.append({name: settings[name] for name in settable})
+            self.log.record(DecisionKind.WARM_START, point.reason, settings, saves=False)
         logger.info("warm start: %d settings of past sweeps first", len(self.first))
         self.sampler = self.build(self.first)
         return self.sampler

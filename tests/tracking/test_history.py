@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from nonbinary_ft.cli.main import app
+from nonbinary_ft.config import TrialSettings
 from nonbinary_ft.replay.table import read_table
 from nonbinary_ft.tracking.history import (
     TAG_FORMAT,
@@ -18,6 +20,7 @@ from nonbinary_ft.tracking.history import (
 )
 from nonbinary_ft.vocabulary import TrialStatus
 from tests.reporting.sweep_fixtures import make_results
+from tests.tiny import tiny_document
 
 
 @pytest.fixture()
@@ -82,3 +85,64 @@ def test_nbft_history_lists_the_store(store, tmp_path):
     assert [past["name"] for past in document["history"]] == ["sweep-a"]
     bad = CliRunner().invoke(app, ["history", "--table", str(tmp_path / "nowhere")])
     assert bad.exit_code == 2
+
+
+POISON = [
+    [{"reinit_layers": 999, "lr_high": 0.05}, 0.97],  # k beyond any model: fitted, not dropped
+    [{"lr_high": 0.0}, 0.96],
+    [{"lr_high": -0.01}, 0.95],  # a negative LR crashed the fitting ("math domain error")
+    [{"alpha": -5, "l2sp_layers": 2}, 0.94],
+    [{"l2sp_layers": "everything"}, 0.93],
+    [{"lr_high": 0.02, "momentum": 0.5}, 0.92],  # an unknown key
+    [{"lr_high": 0.03}, "high"],
+    [{"lr_high": 0.04}, 1.7],
+    ["not settings", 0.9],
+    [{"lr_high": 0.002, "reinit_layers": 2}, 0.5],
+]
+
+
+def _poisoned_store(store: str, tmp_path) -> str:
+    client = MlflowClient(store)
+    experiment = client.create_experiment("shared", (tmp_path / "art").as_uri())
+    tags = history_tags(make_results(), "test_resnet")
+    tags["nbft.history.ranked"] = json.dumps(POISON)
+    run = client.create_run(experiment, tags=tags, run_name="poisoned")
+    client.create_run(experiment, tags={**tags, "nbft.history.evidence": '{"fisher": -1}'})
+    return run.info.run_id
+
+
+def test_a_poisoned_store_is_checked_before_anything_is_shown_or_run(store, tmp_path, caplog):
+    run_id = _poisoned_store(store, tmp_path)
+    with caplog.at_level("WARNING"):
+        (past,) = read_history(store)
+    assert past.source == run_id
+    assert [settings for settings, _ in past.ranked] == [
+        {"reinit_layers": 999, "lr_high": 0.05},
+        {"lr_high": 0.002, "reinit_layers": 2},
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("poisoned" in w and "8 of 10 past settings skipped" in w for w in warnings)
+    assert any("no usable evidence" in w for w in warnings)  # the run with Fisher -1
+
+
+def test_nbft_history_for_prints_what_the_sweep_would_run(store, tmp_path):
+    _poisoned_store(store, tmp_path)
+    space = {
+        "name": "narrow",
+        "parameters": {
+            "reinit_layers": {"type": "int", "low": 1, "high": 2},
+            "lr_high": {"type": "float", "low": 0.005, "high": 0.05, "log": True},
+        },
+    }
+    document = tiny_document(
+        analysis={"cache_dir": str(tmp_path / "cache")},
+        sweep={"space": space, "search": {"algorithm": "nbft"}, "mlflow": {"tracking_uri": store}},
+    )
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(document))
+    result = CliRunner().invoke(app, ["history", "--for", str(sweep_file), "--json"])
+    assert result.exit_code == 0, result.output
+    first = [trial["settings"] for trial in json.loads(result.stdout)["first_trials"]]
+    # k = 999 fitted to the space (1..2) and the model; the LR clipped into its range.
+    assert [(s["reinit_layers"], s["lr_high"]) for s in first] == [(2, 0.05), (2, 0.005)]
+    assert all(TrialSettings.model_validate(s) for s in first)
