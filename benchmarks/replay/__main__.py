@@ -34,14 +34,8 @@ from typing import Any
 
 import yaml
 
-from nonbinary_ft.replay.benchmark import (
-    BUDGETS,
-    DEFAULT_BUDGET,
-    HOLDOUTS,
-    run_benchmark,
-    science_row,
-    summarise_tasks,
-)
+from nonbinary_ft.replay.benchmark import HOLDOUTS, run_benchmark, science_row
+from nonbinary_ft.replay.metrics import BUDGETS, DEFAULT_BUDGET, summarise_tasks
 from nonbinary_ft.replay.plots import write_regret_plots
 from nonbinary_ft.replay.strategies import STRATEGIES
 from nonbinary_ft.replay.table import CURVES_FILE, read_table

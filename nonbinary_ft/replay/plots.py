@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nonbinary_ft.replay.benchmark import BUDGETS, RegretCurve
+from nonbinary_ft.replay.metrics import BUDGETS, RegretCurve
 
 __all__ = ["regret_figure", "across_tasks_figure", "write_regret_plots"]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ray.tune.schedulers import FIFOScheduler
 
-from nonbinary_ft.replay.benchmark import (
+from nonbinary_ft.replay.metrics import (
     BUDGETS,
     compute_to_target,
     normalised_regret,

@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nonbinary_ft.replay.benchmark import (
-    HISTORY_TRIALS,
-    history_for,
-    past_sweep,
-    run_group,
-    summarise_tasks,
-)
+from nonbinary_ft.replay.benchmark import HISTORY_TRIALS, history_for, past_sweep, run_group
+from nonbinary_ft.replay.metrics import compute_to_target, summarise_tasks
 from nonbinary_ft.replay.simulate import Trace, replay
 from nonbinary_ft.replay.strategies import STAGE_ONE, STRATEGIES, ReplayTask, make_setup
 from nonbinary_ft.replay.table import read_table
@@ -20,8 +15,6 @@ from tests.replay.test_table import _seeded_table
 
 
 def test_two_points_within_noise_count_either_as_reached(tmp_path):
-    from nonbinary_ft.replay.benchmark import compute_to_target
-
     table, (best, second) = _seeded_table(tmp_path, spread=0.15)
     assert {best, second} <= table.target_points
     for point in (best, second):
