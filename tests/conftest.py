@@ -11,6 +11,13 @@ from nonbinary_ft.config import ExperimentConfig
 from tests.tiny import tiny_document
 
 
+@pytest.fixture(autouse=True)
+def own_history_store(tmp_path_factory, monkeypatch):
+    """Every test keeps finished sweeps in a store of its own, never the user's: a sweep of
+    one test must not warm-start another's (subprocesses inherit the variable)."""
+    monkeypatch.setenv("NBFT_HISTORY_DIR", str(tmp_path_factory.mktemp("nbft-history")))
+
+
 @pytest.fixture(scope="session")
 def tiny_config() -> Callable[..., ExperimentConfig]:
     """``tiny_config(**patch)``: the tiny experiment, validated, with sections patched."""

@@ -34,11 +34,12 @@ from typing import Any
 
 import yaml
 
+from nonbinary_ft.history.store import PRIOR_DIR
+from nonbinary_ft.history.table import CURVES_FILE, read_table
 from nonbinary_ft.replay.benchmark import HOLDOUTS, run_benchmark, science_row
 from nonbinary_ft.replay.metrics import BUDGETS, DEFAULT_BUDGET, summarise_tasks
 from nonbinary_ft.replay.plots import write_regret_plots
 from nonbinary_ft.replay.strategies import STRATEGIES
-from nonbinary_ft.replay.table import CURVES_FILE, read_table
 from nonbinary_ft.results import jsonable
 from nonbinary_ft.search.regime_fit import refit_rule
 
@@ -145,11 +146,11 @@ def results_table(rows: list) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tables", type=Path, default=HERE / "tables")
+    parser.add_argument("--tables", type=Path, default=PRIOR_DIR)
     parser.add_argument(
         "--history",
         type=Path,
-        default=HERE / "tables",
+        default=PRIOR_DIR,
         help="tables a learning strategy may also learn from (never the task replayed); "
         "default: the project's",
     )

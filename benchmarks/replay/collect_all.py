@@ -1,7 +1,7 @@
 """Collect every task's table that is not there yet, cheapest source first (resumable).
 
     python -m benchmarks.replay.collect_all [--tasks benchmarks/replay/tasks]
-        [--tables benchmarks/replay/tables] [--only suite-seen,...] [--workers 2]
+        [--tables nonbinary_ft/history/prior] [--only suite-seen,...] [--workers 2]
 
 Runs ``nbft bench collect`` on each task file in turn (suite, then Lite0, Lite1, Lite2):
 a killed run, started again, skips finished tables and resumes the unfinished one where it
@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 from nonbinary_ft.errors import NbftError
+from nonbinary_ft.history.store import PRIOR_DIR
+from nonbinary_ft.history.table import CURVES_FILE
 from nonbinary_ft.replay.collect import collect_task
-from nonbinary_ft.replay.table import CURVES_FILE
 
 HERE = Path(__file__).resolve().parent
 SOURCE_ORDER = ("suite", "lite0", "lite1", "lite2")
@@ -37,7 +38,7 @@ def ordered(task_files: list[Path]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=Path, default=HERE / "tasks")
-    parser.add_argument("--tables", type=Path, default=HERE / "tables")
+    parser.add_argument("--tables", type=Path, default=PRIOR_DIR)
     parser.add_argument("--grid", type=Path, default=HERE / "grid.yaml")
     parser.add_argument("--only", default="", help="comma-separated task names")
     parser.add_argument("--workers", type=int, default=2)

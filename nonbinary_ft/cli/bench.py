@@ -37,8 +37,8 @@ def collect(
     verbose: Verbose = False,
 ) -> None:
     """Train every grid point of a task with every epoch recorded (resumes a killed run)."""
+    from nonbinary_ft.history.table import read_table
     from nonbinary_ft.replay.collect import collect_task
-    from nonbinary_ft.replay.table import read_table
 
     console = err if json_output else out
     folder = collect_task(

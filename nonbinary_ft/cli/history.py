@@ -1,6 +1,6 @@
 """``nbft history``: the past sweeps a search 'nbft' learns from, and what it would take first.
 
-nbft history --tracking-uri URI [--table DIR ...] [--for SWEEP_FILE] [--json]
+nbft history [--tracking-uri URI] [--table DIR ...] [--for SWEEP_FILE] [--no-prior] [--json]
 nbft history export RUN_ID --tracking-uri URI --out DIR
 """
 
@@ -79,12 +79,13 @@ def _rule_lines(comparison: Any) -> list[str]:
 
 def _show(history: list[Any], points: list[Any], comparison: Any) -> None:
     table = Table(title=f"{len(history)} past sweeps")
-    for column in ("sweep", "regime", "fixed-feature acc", "Fisher", "best val", "winner"):
+    columns = ("sweep", "from", "regime", "fixed-feature acc", "Fisher", "best val", "winner")
+    for column in columns:
         table.add_column(column)
     for past in history:
         best = f"{past.ranked[0][1]:.3f}" if past.ranked else "-"
         table.add_row(
-            past.name, past.regime, f"{past.evidence.fixed_feature_accuracy:.3f}",
+            past.name, past.origin, past.regime, f"{past.evidence.fixed_feature_accuracy:.3f}",
             f"{past.evidence.fisher:.3g}", best, str(past.winner),
         )  # fmt: skip
     out.print(table)
@@ -111,26 +112,36 @@ def history(
             "the past settings a search 'nbft' would try first.",
         ),
     ] = None,
+    prior: Annotated[
+        bool, typer.Option(help="Include the prior shipped with the package.")
+    ] = True,
     json_output: JsonFlag = False,
     verbose: Verbose = False,
 ) -> None:
-    """List the past sweeps; with --for, what a new sweep would start from."""
+    """List the past sweeps (the user's store, the tracking server's, tables, the prior);
+    with --for, what a new sweep would start from."""
     if ctx.invoked_subcommand is not None:
         return
-    from nonbinary_ft.errors import ConfigError
+    from nonbinary_ft.history.store import (
+        read_prior,
+        read_tables,
+        read_user_store,
+        unique,
+        user_store,
+    )
     from nonbinary_ft.search.regime_fit import refit_rule
-    from nonbinary_ft.tracking.history import read_history, read_tables
+    from nonbinary_ft.tracking.history import read_history
 
     uri = _tracking_uri(tracking_uri, sweep_file)
-    if uri is None and not tables:
-        raise ConfigError("--tracking-uri", "a tracking URI, a --table or a --for sweep file", None)
-    history = (read_history(uri) if uri else []) + read_tables(tables or [])
+    history = read_user_store() + (read_history(uri) if uri else []) + read_tables(tables or [])
+    history = unique(history + (read_prior() if prior else []))
     document, points = _first_trials(sweep_file, history) if sweep_file else (None, [])
     comparison = refit_rule(history)
     if json_output:
         print_json(
             {
                 "tracking_uri": uri,
+                "user_store": str(user_store()),
                 "history": history,
                 "regime_rule": comparison,
                 "evidence": (document or {}).get("table1"),
@@ -155,9 +166,9 @@ def export(
     import yaml
 
     from nonbinary_ft.config import ExperimentConfig, validate_model
+    from nonbinary_ft.history.store import export_table
     from nonbinary_ft.results import Missing, ResultsError
     from nonbinary_ft.tracking.artifacts import load_from_mlflow
-    from nonbinary_ft.tracking.history import export_table
 
     with tempfile.TemporaryDirectory() as workdir:
         results = load_from_mlflow(run_id, tracking_uri, workdir)

@@ -61,6 +61,22 @@ class SearchConfig(FrozenModel):
         description="nbft: replay-table folders (nbft history --export, or the replay "
         "benchmark's tables) added to the history.",
     )
+    prior: bool = Field(
+        True,
+        description="nbft: also learn from the prior shipped with the package (recorded "
+        "tables of several pre-trained sources and data sets), so that a first sweep has a "
+        "history too.",
+    )
+    user_store: bool = Field(
+        True,
+        description="Keep every finished sweep in the user's history store and, with nbft, "
+        "learn from it: a user's later sweeps see the earlier ones under any name or folder.",
+    )
+    history_store: AbsolutePath | None = Field(
+        None,
+        description="The user's history store (a folder; a team can share one); default "
+        "$NBFT_HISTORY_DIR, else $XDG_DATA_HOME/nbft/history, else ~/.local/share/nbft/history.",
+    )
 
 
 class SchedulerConfig(FrozenModel):

@@ -1,26 +1,8 @@
-"""The replay benchmark: recorded learning curves of a grid, and search strategies replayed
-on them in simulated time.
+"""The replay benchmark: search strategies replayed in simulated time on recorded learning
+curves (the tables of :mod:`nonbinary_ft.history.table`).
 
-- :mod:`.table`: a task's table (Parquet, versioned) and reading it back;
-- :mod:`.collect`: ``nbft bench collect``, training a grid on Ray with every epoch recorded.
+- :mod:`.collect`: ``nbft bench collect``, training a grid on Ray with every epoch recorded;
+- :mod:`.simulate`: the discrete-event replay that drives the sweep's own search objects;
+- :mod:`.strategies`: the strategies compared; :mod:`.metrics`: what is measured of them;
+- :mod:`.benchmark`: running them over tables, seeds and worker counts.
 """
-
-from nonbinary_ft.replay.table import (
-    TABLE_FORMAT,
-    TableError,
-    TaskEvidence,
-    TaskTable,
-    read_table,
-    settings_key,
-    write_table,
-)
-
-__all__ = [
-    "TABLE_FORMAT",
-    "TableError",
-    "TaskEvidence",
-    "TaskTable",
-    "read_table",
-    "settings_key",
-    "write_table",
-]

@@ -20,6 +20,7 @@ import numpy as np
 
 from nonbinary_ft.analysis.recommend import row_answers
 from nonbinary_ft.config.settings import TrialSettings
+from nonbinary_ft.history.table import TaskTable, read_table
 from nonbinary_ft.replay.metrics import (
     DEFAULT_BUDGET,
     RegretCurve,
@@ -29,7 +30,6 @@ from nonbinary_ft.replay.metrics import (
 )
 from nonbinary_ft.replay.simulate import replay
 from nonbinary_ft.replay.strategies import LEARNERS, ReplayTask, make_setup
-from nonbinary_ft.replay.table import TaskTable, read_table
 from nonbinary_ft.search.warm_start import PastSweep
 
 __all__ = [

@@ -7,7 +7,7 @@ train again with seeds 1 to :data:`SEEDS` - 1, so that the table knows how far a
 runs of the same settings land. A finished run is written at once to
 ``<out>/points/<i>.json`` (``<i>-s<seed>.json`` for the repeats) and the task's evidence to
 ``<out>/evidence.json``: a killed collection, run again, skips what is there and trains only
-the rest. When every run is in, the table's Parquet files (:mod:`nonbinary_ft.replay.table`)
+the rest. When every run is in, the table's Parquet files (:mod:`nonbinary_ft.history.table`)
 are written next to them.
 
 The evidence is measured as the sweep's stage 1 would pay for it, in a feature cache of the
@@ -28,7 +28,7 @@ from typing import Any
 
 from nonbinary_ft.config import ExperimentConfig, load_config
 from nonbinary_ft.config.space import load_space
-from nonbinary_ft.replay.table import TableError, TaskEvidence, settings_key, write_table
+from nonbinary_ft.history.table import TableError, TaskEvidence, settings_key, write_table
 from nonbinary_ft.results.io import jsonable, write_json
 from nonbinary_ft.results.schema import EpochRecord
 from nonbinary_ft.search.sampling import SpaceSource, constrain_space, grid_points

@@ -8,7 +8,7 @@ Two views of a search, both charged everything its real sweep runs (stage 1 incl
   before any trial has completed. Averaged over tasks with each strategy's average rank per
   budget (:func:`summarise_tasks`), as Quick-Tune and HPOBench report it;
 - **compute to target**: the compute until a completed trial is one of the table's target
-  points (:attr:`~nonbinary_ft.replay.table.TaskTable.target_points`: as good as the best
+  points (:attr:`~nonbinary_ft.history.table.TaskTable.target_points`: as good as the best
   within the seeds' noise), median over seeds.
 """
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nonbinary_ft.history.table import TaskTable
 from nonbinary_ft.replay.simulate import Trace, regret_at
-from nonbinary_ft.replay.table import TaskTable
 
 __all__ = [
     "BUDGETS",

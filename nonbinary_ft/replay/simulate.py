@@ -15,7 +15,7 @@ Tune's controller calls, in its order:
   in full at the start; its evidence is handed to the strategy once the part it waits for is
   done.
 
-Every result is looked up in the :class:`~nonbinary_ft.replay.table.TaskTable`; an epoch
+Every result is looked up in the :class:`~nonbinary_ft.history.table.TaskTable`; an epoch
 takes, in simulated time and in compute, the seconds it took when the table was collected.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from nonbinary_ft.replay.table import TaskTable
+from nonbinary_ft.history.table import TaskTable
 from nonbinary_ft.search.policy import settings_of
 
 __all__ = ["Setup", "SimTrial", "Event", "Trace", "replay"]

@@ -39,8 +39,8 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from nonbinary_ft.config import ExperimentConfig, SweepConfig, validate_model
 from nonbinary_ft.config.space import Choice, Fixed, SearchSpace
+from nonbinary_ft.history.table import TableError, TaskEvidence, TaskTable
 from nonbinary_ft.replay.simulate import Setup
-from nonbinary_ft.replay.table import TableError, TaskEvidence, TaskTable
 from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.search.regime_policy import RegimePolicy
 from nonbinary_ft.search.warm_start import PastSweep

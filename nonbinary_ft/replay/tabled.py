@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import tune
 
-from nonbinary_ft.replay.table import read_table
+from nonbinary_ft.history.table import read_table
 from nonbinary_ft.search.policy import settings_of
 
 __all__ = ["table_trainable"]

@@ -98,9 +98,11 @@ class PastSweep:
         name: the sweep's name (or the replay task's).
         evidence: its cheap evidence.
         ranked: its completed settings with their validation accuracy, best first.
-        source: where it was read from (an MLflow run id, a table folder).
+        source: its identity where it was read from (an MLflow run id, a table folder).
         regime: the regime its analysis decided.
         gap: its gap (scratch - fixed), when the from-scratch run was made.
+        origin: which history it came from ('prior', 'user store <file>', 'tracking
+            server', 'table <folder>').
     """
 
     name: str
@@ -109,6 +111,7 @@ class PastSweep:
     source: str = ""
     regime: str = "unknown"
     gap: float | None = None
+    origin: str = ""
 
     @property
     def winner(self) -> dict[str, Any] | None:

@@ -28,6 +28,14 @@ import ray
 from ray.tune.schedulers import FIFOScheduler
 
 from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.history.record import history_tags
+from nonbinary_ft.history.store import (
+    read_prior,
+    read_tables,
+    read_user_store,
+    record_sweep,
+    unique,
+)
 from nonbinary_ft.reporting.verdict import build_verdict, table1_markdown
 from nonbinary_ft.results import (
     FinalEntry,
@@ -40,7 +48,7 @@ from nonbinary_ft.results import (
 from nonbinary_ft.search.policy import DecisionLog, PruningPolicy
 from nonbinary_ft.search.warm_start import PastSweep
 from nonbinary_ft.tracking import SweepTracker
-from nonbinary_ft.tracking.history import history_tags, read_history, read_tables
+from nonbinary_ft.tracking.history import read_history
 from nonbinary_ft.tracking.runs import runs_page
 from nonbinary_ft.tuning.actor import start_analysis
 from nonbinary_ft.tuning.collect import final_probabilities, trial_results
@@ -161,13 +169,18 @@ def _open_tracker(
 
 
 def _history(config: ExperimentConfig, plan: SweepPlan, parent_run_id: str) -> list[PastSweep]:
-    """The past sweeps a search 'nbft' starts from: the tracking store's, then the tables."""
+    """The past sweeps a search 'nbft' starts from: the user's store, the tracking server's,
+    the sweep file's tables, then the prior shipped with the package."""
     search = config.sweep.search
     if search.algorithm != "nbft" or search.warm_start == 0:
         return []
-    history = read_history(search.history_uri or plan.tracking_uri, exclude_run=parent_run_id)
+    history = read_user_store(search.history_store) if search.user_store else []
+    history += read_history(search.history_uri or plan.tracking_uri, exclude_run=parent_run_id)
     history += read_tables(search.history_tables)
-    logger.info("history: %d past sweeps", len(history))
+    history += read_prior() if search.prior else []
+    history = unique(history, exclude=parent_run_id)
+    origins = Counter(past.origin.split(" ")[0] for past in history)
+    logger.info("history: %d past sweeps (%s)", len(history), dict(origins))
     return history
 
 
@@ -259,6 +272,8 @@ def _publish(
     tags = history_tags(results, config.model.name)
     if tags:  # what a later sweep with search 'nbft' starts from
         tracker.set_tags(parent_run_id, tags)
+        if config.sweep.search.user_store:
+            record_sweep(tags, config.name, parent_run_id, config.sweep.search.history_store)
     published = publish_results(plan.storage.local_dir, results, plan.tracking_uri, parent_run_id)
     return dataclasses.replace(run, published=published)
 

@@ -162,7 +162,7 @@ def _checks(config: ExperimentConfig, tracking_uri: str, storage: StorageLocatio
     _check_model(config)
     _check_data(config)
     if config.sweep.search.history_tables:
-        from nonbinary_ft.tracking.history import read_tables
+        from nonbinary_ft.history.store import read_tables
 
         read_tables(config.sweep.search.history_tables)
     _check_mlflow(config.sweep.search.history_uri or tracking_uri)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nonbinary_ft.replay.table import TaskEvidence, write_table
+from nonbinary_ft.history.table import TaskEvidence, write_table
 from nonbinary_ft.results import EpochRecord
 from nonbinary_ft.vocabulary import TrialStatus
 from tests.tiny import NUM_LAYERS, tiny_document

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from nonbinary_ft.config import load_config
+from nonbinary_ft.history.table import read_table
 from nonbinary_ft.replay.collect import validation_size
-from nonbinary_ft.replay.table import read_table
 from tests.tiny import tiny_document
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nonbinary_ft.history.table import read_table
 from nonbinary_ft.replay.simulate import replay
 from nonbinary_ft.replay.strategies import ReplayTask, make_setup
-from nonbinary_ft.replay.table import read_table
 from nonbinary_ft.replay.tabled import table_trainable
 from nonbinary_ft.search.policy import settings_of
 from tests.replay.conftest import make_table

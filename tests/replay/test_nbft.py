@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nonbinary_ft.history.table import read_table
 from nonbinary_ft.replay.simulate import replay
 from nonbinary_ft.replay.strategies import ReplayTask, make_setup
-from nonbinary_ft.replay.table import read_table
 from tests.replay.conftest import make_table
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from ray.tune.schedulers import FIFOScheduler
 
+from nonbinary_ft.history.table import TableError, read_table
 from nonbinary_ft.replay.metrics import (
     BUDGETS,
     compute_to_target,
@@ -14,7 +15,6 @@ from nonbinary_ft.replay.metrics import (
 )
 from nonbinary_ft.replay.simulate import Setup, Trace, regret_at, replay
 from nonbinary_ft.replay.strategies import STRATEGIES, OneEpochTopK, ReplayTask, make_setup
-from nonbinary_ft.replay.table import TableError, read_table
 from nonbinary_ft.tuning.searcher import GridSearcher
 from tests.replay.conftest import EPOCHS, make_table
 

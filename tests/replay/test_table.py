@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from nonbinary_ft.replay.table import (
+from nonbinary_ft.history.table import (
     CURVES_FILE,
     TABLE_FORMAT,
     TableError,
@@ -70,7 +70,7 @@ def test_a_table_of_another_format_or_none_is_refused(tmp_path):
 def _seeded_table(folder, spread: float, val_images: int = 400):
     """The made-up table, with seeds 1 and 2 of its two best points (the best and the one
     0.1 below it) at +-``spread`` around their seed-0 accuracy."""
-    from nonbinary_ft.replay.table import write_table
+    from nonbinary_ft.history.table import write_table
     from tests.replay.conftest import curve
 
     source = read_table(make_table(folder / "source"))

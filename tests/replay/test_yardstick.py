@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nonbinary_ft.history.table import read_table
 from nonbinary_ft.replay.benchmark import HISTORY_TRIALS, history_for, past_sweep, run_group
 from nonbinary_ft.replay.metrics import compute_to_target, summarise_tasks
 from nonbinary_ft.replay.simulate import Trace, replay
 from nonbinary_ft.replay.strategies import STAGE_ONE, STRATEGIES, ReplayTask, make_setup
-from nonbinary_ft.replay.table import read_table
 from tests.replay.conftest import make_table
 from tests.replay.test_table import _seeded_table
 

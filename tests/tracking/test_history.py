@@ -11,16 +11,17 @@ from typer.testing import CliRunner
 
 from nonbinary_ft.cli.main import app
 from nonbinary_ft.config import TrialSettings
-from nonbinary_ft.replay.table import read_table
-from nonbinary_ft.tracking.history import (
-    TAG_FORMAT,
-    export_table,
-    history_tags,
-    read_history,
-)
+from nonbinary_ft.history.record import TAG_FORMAT, history_tags
+from nonbinary_ft.history.store import export_table, read_prior
+from nonbinary_ft.history.table import read_table
+from nonbinary_ft.tracking.history import read_history
 from nonbinary_ft.vocabulary import TrialStatus
 from tests.reporting.sweep_fixtures import make_results
 from tests.tiny import tiny_document
+
+
+def prior_names() -> list[str]:
+    return [past.name for past in read_prior()]
 
 
 @pytest.fixture()
@@ -82,7 +83,11 @@ def test_nbft_history_lists_the_store(store, tmp_path):
     result = CliRunner().invoke(app, ["history", "--tracking-uri", store, "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert [past["name"] for past in document["history"]] == ["sweep-a"]
+    # The tracking server's sweep first, then the prior shipped with the package.
+    assert [past["name"] for past in document["history"]] == ["sweep-a"] + prior_names()
+    assert [past["origin"] for past in document["history"]][0] == "tracking server"
+    alone = CliRunner().invoke(app, ["history", "--tracking-uri", store, "--no-prior", "--json"])
+    assert [past["name"] for past in json.loads(alone.stdout)["history"]] == ["sweep-a"]
     bad = CliRunner().invoke(app, ["history", "--table", str(tmp_path / "nowhere")])
     assert bad.exit_code == 2
 
@@ -140,7 +145,8 @@ def test_nbft_history_for_prints_what_the_sweep_would_run(store, tmp_path):
     )
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(yaml.safe_dump(document))
-    result = CliRunner().invoke(app, ["history", "--for", str(sweep_file), "--json"])
+    command = ["history", "--for", str(sweep_file), "--no-prior", "--json"]
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     first = [trial["settings"] for trial in json.loads(result.stdout)["first_trials"]]
     # k = 999 fitted to the space (1..2) and the model; the LR clipped into its range.

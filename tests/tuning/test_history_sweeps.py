@@ -1,10 +1,12 @@
-"""Learning from past sweeps through real Ray Tune: sweeps in sequence on one tracking store.
+"""Learning from past sweeps through real Ray Tune: sweeps in sequence.
 
-The first sweep (search 'nbft', no history yet) leaves its evidence and ranking on its MLflow
-parent run. A second sweep on the same store starts from its winners: the warm starts are
-logged, run first and saved with Ray's experiment snapshots. A third, killed with SIGKILL in
-the middle of its warm start and resumed, runs each warm start exactly once, logs them once,
-and its sampler still knows every trial (TPE's state survives ``--resume``).
+The first sweep (search 'nbft', no history yet, the prior off) leaves its evidence and
+ranking on its MLflow parent run and in the user's history store. A second sweep, tracked on
+another MLflow store, finds it in the user store and starts from its winners: the warm
+starts are logged, run first and saved with Ray's experiment snapshots. A third, on the
+first's tracking store, killed with SIGKILL in the middle of its warm start and resumed,
+runs each warm start exactly once, logs them once, and its sampler still knows every trial
+(TPE's state survives ``--resume``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 import yaml
 
 from nonbinary_ft.config import ExperimentConfig
+from nonbinary_ft.history.store import read_user_store
 from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.tracking.history import read_history
 from nonbinary_ft.tuning.orchestrate import DECISIONS_FILE, run_sweep
@@ -40,9 +43,10 @@ SPACE = {
 
 
 def _document(tmp_path: Path, make_document, name: str, store: str, **sweep) -> dict:
+    search = {"algorithm": "nbft", "seed": 1, "warm_start": 3, "prior": False}
     sweep = {
         "space": SPACE,
-        "search": {"algorithm": "nbft", "seed": 1, "warm_start": 3},
+        "search": {**search, "history_store": str(tmp_path / "user-store")},
         "budget": {"num_samples": 4},
         "resources": {"cpus": 1, "max_concurrent": 1},
         "mlflow": {"tracking_uri": store},
@@ -85,11 +89,15 @@ def first_sweep(ray_cluster, tmp_path_factory, make_document):
     return tmp_path, store, run
 
 
-def test_a_second_sweep_on_the_same_store_starts_from_the_first(first_sweep, make_document):
+def test_a_second_sweep_elsewhere_starts_from_the_first(first_sweep, make_document):
     tmp_path, store, first = first_sweep
     (past,) = read_history(store)
     assert past.name == "first"
-    document = _document(tmp_path, make_document, "second", store)
+    (kept,) = read_user_store(tmp_path / "user-store")
+    assert kept.source == past.source and kept.origin.startswith("user store")
+    # Another tracking store: only the user's history store knows the first sweep.
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    document = _document(tmp_path, make_document, "second", elsewhere)
     with _inside(tmp_path):
         run = run_sweep(ExperimentConfig.model_validate(document))
 
@@ -103,8 +111,8 @@ def test_a_second_sweep_on_the_same_store_starts_from_the_first(first_sweep, mak
     # One trial at a time: the first three to start are the warm starts, in order.
     started = [_point(t.settings) for t in sorted(run.trials, key=lambda t: t.started_at)]
     assert started[:3] == [_point(s) for s in warm]
-    # Its own history tags name it beside the first.
-    assert {past.name for past in read_history(store)} == {"first", "second"}
+    # It is kept beside the first.
+    assert {p.name for p in read_user_store(tmp_path / "user-store")} == {"first", "second"}
 
 
 def _finished_trials(search: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""The replay table: every grid point of one task trained, every epoch recorded.
+"""The table format: every grid point of one task trained, every epoch recorded.
 
 A task's table is a folder of two Parquet files (format :data:`TABLE_FORMAT`):
 
