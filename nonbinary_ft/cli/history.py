@@ -38,6 +38,7 @@ def _first_trials(
     the past settings fitted to the sweep's space and model, as the sweep would run them."""
     from nonbinary_ft.analysis import analyse
     from nonbinary_ft.config import load_config
+    from nonbinary_ft.search.algorithms import first_points, get_algorithm
     from nonbinary_ft.search.warm_start import EvidenceVector, first_trials
     from nonbinary_ft.tuning.plan import plan_sweep
 
@@ -45,10 +46,12 @@ def _first_trials(
     plan = plan_sweep(config, sweep_file)
     workdir = Path("runs") / config.name / "analysis"
     document = analyse(config, workdir=workdir, scratch=False).to_dict()
-    chosen = first_trials(
-        EvidenceVector.from_document(document), history, config.sweep.search.warm_start,
-        plan.spaces[0], plan.num_layers, config.settings,
+    search = config.sweep.search
+    points = first_points(
+        get_algorithm(search.algorithm), EvidenceVector.from_document(document), history,
+        search.warm_start, config.model.name,
     )  # fmt: skip
+    chosen = first_trials(points, plan.spaces[0], plan.num_layers, config.settings)
     return document, [{"settings": settings, "reason": point.reason} for point, settings in chosen]
 
 

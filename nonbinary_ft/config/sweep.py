@@ -35,11 +35,16 @@ __all__ = [
 class SearchConfig(FrozenModel):
     """How the sweep picks the next trial's settings."""
 
-    algorithm: Literal["nbft", "tpe", "random", "grid"] = Field(
+    algorithm: Literal[
+        "nbft", "tpe", "random", "grid", "zero_shot", "zero_shot_model", "bounding_box"
+    ] = Field(
         "nbft",
         description="'nbft' (the past sweeps nearest in stage 1's evidence lend their "
         "winners as the first trials, then TPE), 'tpe' (Optuna's TPE), 'random' (Optuna's "
-        "random sampler), or 'grid' (every point of the space's grids, as in the paper).",
+        "random sampler), 'grid' (every point of the space's grids, as in the paper), "
+        "'zero_shot' (the history's best settings across past sweeps first, blind to the "
+        "evidence, then TPE; 'zero_shot_model': of the same model only), or 'bounding_box' "
+        "(random search in the box around the past sweeps' winners).",
     )
     seed: int = Field(0, description="Seed of the sampler (nbft, tpe, random).")
     n_startup_trials: int = Field(
@@ -234,14 +239,6 @@ class SweepConfig(FrozenModel):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Ray storage.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="MLflow tracking.")
     final: FinalConfig = Field(default_factory=FinalConfig, description="Final seeded re-runs.")
-
-    @property
-    def scheduler_kind(self) -> str:
-        """The scheduler that runs: ``scheduler.kind``, with 'auto' as rush for search
-        'nbft' and asha otherwise."""
-        if self.scheduler.kind == "auto":
-            return "rush" if self.search.algorithm == "nbft" else "asha"
-        return self.scheduler.kind
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfig:

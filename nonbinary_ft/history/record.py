@@ -103,6 +103,7 @@ def past_sweep_from_tags(
         raise ResultsError(f"run {source}: malformed history tags ({error})") from None
     if evidence is None:
         raise ResultsError(f"run {source}: tag {TAG_EVIDENCE} holds no usable evidence")
-    regime = tags.get(TAG_REGIME, "unknown")
+    regime = str(tags.get(TAG_REGIME, "unknown"))
     gap = float(gap) if isinstance(gap, int | float) else None
-    return PastSweep(name, evidence, ranked, source, regime, gap, origin)
+    model = str(tags.get(TAG_MODEL, ""))
+    return PastSweep(name, evidence, ranked, source, regime, gap, origin, model)

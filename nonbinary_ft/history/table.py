@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from nonbinary_ft.config.settings import SETTING_NAMES, canonical_settings
 from nonbinary_ft.errors import NbftError
@@ -235,8 +236,17 @@ class TaskTable:
         gap = ((document or {}).get("table1") or {}).get("gap")
         return PastSweep(
             self.task, vector, ranked, f"table {self.task}", regime,
-            float(gap) if isinstance(gap, int | float) else None,
+            float(gap) if isinstance(gap, int | float) else None, model=self.model,
         )  # fmt: skip
+
+    @property
+    def model(self) -> str:
+        """The model the task fine-tunes ('' when its sweep file is not recorded)."""
+        try:
+            document = yaml.safe_load(self.task_config) or {}
+            return str((document.get("model") or {}).get("name", ""))
+        except (yaml.YAMLError, AttributeError):
+            return ""
 
     @property
     def grid_compute_s(self) -> float:

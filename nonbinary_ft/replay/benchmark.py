@@ -10,6 +10,7 @@ user with a new domain has). What is measured of each replay is :mod:`.metrics`'
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -116,9 +117,8 @@ def past_sweep(folder: str, seed: int, exhaustive: bool = False) -> PastSweep:
         stop_at_best=False,
     )  # fmt: skip
     points = sorted({point for _, point in trace.completed}, key=lambda p: -table.final_val[p])
-    whole = table.as_past_sweep()
     ranked = tuple((dict(table.points[p]), float(table.final_val[p])) for p in points)
-    return PastSweep(whole.name, whole.evidence, ranked, whole.source, whole.regime, whole.gap)
+    return dataclasses.replace(table.as_past_sweep(), ranked=ranked)
 
 
 def history_for(folder: str, known: Sequence[str], holdout: str = "task") -> tuple[str, ...]:

@@ -14,6 +14,11 @@
                     past sweeps' winners first, then TPE; RUSH stops (no veto)
 ``nbft_random``     the ablation of ``nbft`` whose past sweeps are drawn at random (with the
                     seed) instead of by the evidence: does the evidence pick better?
+``zero_shot``       Syne Tune's ZeroShotTransfer: the history's best settings across past
+                    sweeps first (blind to the evidence), then TPE; RUSH stops
+``zero_shot_model`` the same over past sweeps of the task's own model only
+``bounding_box``    Syne Tune's BoundingBox: random search in the box around the past
+                    sweeps' winners; RUSH stops
 ==================  ==============================================================
 
 Past sweeps (``history``) come from other tasks: in a leave-one-task-out replay the task
@@ -23,7 +28,8 @@ Samplers draw from the grid's values (a ``choice`` per setting), so every sugges
 point of the table. Compute is what the table recorded. A strategy is charged what its real
 sweep runs: ``nbft sweep`` (``tpe_rush``, ``evidence_veto``, ``nbft``, ``nbft_random``) runs
 stage 1, the cheap evidence and the from-scratch run, on one worker from the start
-(:data:`STAGE_ONE`); the plain Ray Tune baselines run none.
+(:data:`STAGE_ONE`: every strategy that is one of its algorithms); the plain Ray Tune
+baselines run none.
 """
 
 from __future__ import annotations
@@ -68,11 +74,14 @@ STRATEGIES = (
     "evidence_veto",
     "nbft",
     "nbft_random",
+    "zero_shot",
+    "zero_shot_model",
+    "bounding_box",
 )
-STAGE_ONE = frozenset({"tpe_rush", "evidence_veto", "nbft", "nbft_random"})
-"""The strategies whose real sweep is ``nbft sweep``, stage 1 included."""
-LEARNERS = frozenset({"nbft", "nbft_random"})
+LEARNERS = frozenset({"nbft", "nbft_random", "zero_shot", "zero_shot_model", "bounding_box"})
 """The strategies that learn from past sweeps."""
+STAGE_ONE = frozenset({"tpe_rush", "evidence_veto"} | LEARNERS)
+"""The strategies whose real sweep is ``nbft sweep``, stage 1 included."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,7 @@ def _sampled(
     table = task.table
     searcher = create_searcher(
         sweep, key, log, space=task.space, num_layers=table.num_layers,
-        base=task.config.settings, history=history,
+        base=task.config.settings, history=history, model=task.config.model.name,
     )  # fmt: skip
     return Setup(searcher, create_scheduler(sweep, table.epochs, key, log))
 
@@ -191,9 +200,7 @@ def _grid(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -
     return Setup(GridSearcher(list(task.table.points)), FIFOScheduler())
 
 
-def _one_epoch_topk(
-    task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]
-) -> Setup:
+def _one_epoch_topk(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
     points = list(task.table.points)
     random.Random(seed).shuffle(points)
     return Setup(GridSearcher(points), OneEpochTopK(len(points), TOP_K))
@@ -205,9 +212,7 @@ def _stage_one(setup: Setup, evidence: TaskEvidence) -> Setup:
     return setup
 
 
-def _evidence_veto(
-    task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]
-) -> Setup:
+def _evidence_veto(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
     evidence = _evidence_of(task)
     analysis = task.config.analysis
     policy = RegimePolicy(
@@ -248,9 +253,7 @@ def _nbft(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -
     return _warm_started(task, seed, key, history, _evidence_of(task).document)
 
 
-def _nbft_random(
-    task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]
-) -> Setup:
+def _nbft_random(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
     """``nbft`` with its past sweeps in a random order (by the seed) and the evidence hidden
     from the warm start, which then takes them in that order: neighbours by chance."""
     shuffled = list(history)
@@ -258,6 +261,15 @@ def _nbft_random(
     document = _evidence_of(task).document
     blind = {k: v for k, v in document.items() if k not in ("table1", "scores")}
     return _warm_started(task, seed, key, shuffled, blind)
+
+
+def _transfer(algorithm: str) -> Callable[..., Setup]:
+    """An evidence-blind algorithm that learns from past sweeps, as ``nbft sweep`` runs it."""
+
+    def factory(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
+        return _stage_one(_sampled(task, algorithm, "auto", seed, key, history), _evidence_of(task))
+
+    return factory
 
 
 def _plain(algorithm: str, scheduler: str) -> Callable[..., Setup]:
@@ -278,12 +290,13 @@ _FACTORIES: dict[str, Callable[[ReplayTask, int, str, Sequence[PastSweep]], Setu
     "evidence_veto": _evidence_veto,
     "nbft": _nbft,
     "nbft_random": _nbft_random,
+    "zero_shot": _transfer("zero_shot"),
+    "zero_shot_model": _transfer("zero_shot_model"),
+    "bounding_box": _transfer("bounding_box"),
 }
 
 
-def make_setup(
-    name: str, task: ReplayTask, seed: int, history: Sequence[PastSweep] = ()
-) -> Setup:
+def make_setup(name: str, task: ReplayTask, seed: int, history: Sequence[PastSweep] = ()) -> Setup:
     """The searcher and scheduler of strategy ``name`` for one replay.
 
     Args:

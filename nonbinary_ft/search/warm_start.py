@@ -103,6 +103,7 @@ class PastSweep:
         gap: its gap (scratch - fixed), when the from-scratch run was made.
         origin: which history it came from ('prior', 'user store <file>', 'tracking
             server', 'table <folder>').
+        model: the model it fine-tuned ('' when not recorded).
     """
 
     name: str
@@ -112,6 +113,7 @@ class PastSweep:
     regime: str = "unknown"
     gap: float | None = None
     origin: str = ""
+    model: str = ""
 
     @property
     def winner(self) -> dict[str, Any] | None:
@@ -272,20 +274,15 @@ def fit_to_space(
 
 
 def first_trials(
-    evidence: EvidenceVector | None,
-    history: Sequence[PastSweep],
-    count: int,
-    space: SearchSpace,
-    num_layers: int,
-    base: TrialSettings,
+    points: Sequence[WarmPoint], space: SearchSpace, num_layers: int, base: TrialSettings
 ) -> list[tuple[WarmPoint, dict[str, Any]]]:
-    """What a sweep runs first: the warm-start points fitted to its space and model, each
+    """What a sweep runs first: the warm-start ``points`` fitted to its space and model, each
     with the settings it will run (the whole trial settings), repeats after fitting dropped.
     """
     settable = [n for n, d in space.parameters.items() if not isinstance(d, Fixed)]
     chosen: list[tuple[WarmPoint, dict[str, Any]]] = []
     seen: set[str] = set()
-    for point in warm_start_points(evidence, history, count):
+    for point in points:
         fitted = fit_to_space(point.settings, space, num_layers, base)
         identity = json.dumps({name: fitted[name] for name in settable}, sort_keys=True)
         if identity in seen:

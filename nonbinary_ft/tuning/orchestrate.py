@@ -45,6 +45,7 @@ from nonbinary_ft.results import (
     TrialResult,
     jsonable,
 )
+from nonbinary_ft.search.algorithms import get_algorithm
 from nonbinary_ft.search.policy import DecisionLog, PruningPolicy
 from nonbinary_ft.search.warm_start import PastSweep
 from nonbinary_ft.tracking import SweepTracker
@@ -169,10 +170,10 @@ def _open_tracker(
 
 
 def _history(config: ExperimentConfig, plan: SweepPlan, parent_run_id: str) -> list[PastSweep]:
-    """The past sweeps a search 'nbft' starts from: the user's store, the tracking server's,
-    the sweep file's tables, then the prior shipped with the package."""
+    """The past sweeps an algorithm that learns from them reads: the user's store, the
+    tracking server's, the sweep file's tables, then the prior shipped with the package."""
     search = config.sweep.search
-    if search.algorithm != "nbft" or search.warm_start == 0:
+    if not get_algorithm(search.algorithm).learns_from_history:
         return []
     history = read_user_store(search.history_store) if search.user_store else []
     history += read_history(search.history_uri or plan.tracking_uri, exclude_run=parent_run_id)
@@ -199,6 +200,7 @@ def _search(
             num_layers=plan.num_layers,
             base=config.settings,
             history=_history(config, plan, runner.parent_run_id),
+            model=config.model.name,
         )
         scheduler = create_scheduler(
             config.sweep, config.train.epochs, plan.sweep_key, runner.decisions

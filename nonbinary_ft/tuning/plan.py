@@ -25,6 +25,7 @@ from typing import Any
 from nonbinary_ft.config import ExperimentConfig, SweepConfig
 from nonbinary_ft.config.space import Grid, SearchSpace, dump_space
 from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.search.algorithms import scheduler_kind
 from nonbinary_ft.search.sampling import (
     SpaceSource,
     constrain_space,
@@ -230,7 +231,7 @@ def estimate_cost(config: ExperimentConfig, num_trials: int) -> CostEstimate:
     """Estimate the trial-hours and GPU-hours of a sweep (formula: the module docstring)."""
     sweep: SweepConfig = config.sweep
     epochs = config.train.epochs
-    if sweep.scheduler_kind == "asha":
+    if scheduler_kind(sweep) == "asha":
         per_trial = asha_expected_epochs(
             epochs, sweep.scheduler.grace_period, sweep.scheduler.reduction_factor
         )
@@ -272,7 +273,7 @@ def _refuse_grids(sources: list[SpaceSource], capped: list[SearchSpace], algorit
 
 def _check_grace_period(config: ExperimentConfig, source: str | None) -> None:
     scheduler = config.sweep.scheduler
-    if config.sweep.scheduler_kind == "asha" and scheduler.grace_period > config.train.epochs:
+    if scheduler_kind(config.sweep) == "asha" and scheduler.grace_period > config.train.epochs:
         raise ConfigError(
             "sweep.scheduler.grace_period",
             f"at most train.epochs ({config.train.epochs})",
@@ -322,7 +323,7 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
     notes = []
     if dropped:
         notes.append(f"{dropped} grid points dropped (invalid for L={num_layers}, or repeated)")
-    if sweep.scheduler_kind == "asha":
+    if scheduler_kind(sweep) == "asha":
         notes.append("ASHA stops trials early: the search estimate is an expectation")
     return SweepPlan(
         name=config.name,

@@ -17,6 +17,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from nonbinary_ft.config.sweep import SweepConfig
+from nonbinary_ft.search.algorithms import scheduler_kind
 from nonbinary_ft.search.policy import DecisionLog, TrialJudge, settings_of
 from nonbinary_ft.search.rush import RushRule
 from nonbinary_ft.tuning.searcher import METRIC, MODE
@@ -168,7 +169,7 @@ def create_scheduler(
         log: where pruning decisions go.
     """
     inner: TrialScheduler
-    kind = sweep.scheduler_kind
+    kind = scheduler_kind(sweep)
     if kind == "rush":
         rule = RushRule(epochs, sweep.scheduler.rush_rung, sweep.scheduler.rush_margin)
         inner = RushScheduler(rule)

@@ -1,6 +1,8 @@
 """The sweep's search algorithm on Ray Tune: nbft, TPE, random or grid, behind the pruning hook.
 
-'nbft' is TPE whose first trials are past sweeps' winners (:class:`WarmStartSearcher`).
+What each algorithm is lives in :mod:`nonbinary_ft.search.algorithms`; those that learn
+from past sweeps enqueue past settings first (:class:`WarmStartSearcher`) or search the box
+around past winners.
 
 Ray Tune snapshots the search with the experiment (every few seconds) and restores it on
 ``--resume``: it asks each wrapper in the ``.searcher`` chain for ``get_state`` and the
@@ -31,9 +33,11 @@ from ray.tune.search import Searcher
 from nonbinary_ft.config.settings import TrialSettings, canonical_settings
 from nonbinary_ft.config.space import Fixed, SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
+from nonbinary_ft.search.algorithms import first_points, get_algorithm
 from nonbinary_ft.search.policy import DecisionLog, screen_suggestion, settings_of
 from nonbinary_ft.search.sampling import ConstrainedSpace
-from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep, first_trials
+from nonbinary_ft.search.transfer import bounding_box
+from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep, WarmPoint, first_trials
 from nonbinary_ft.tuning.session import session_of
 from nonbinary_ft.vocabulary import DecisionKind
 
@@ -238,12 +242,14 @@ class GridSearcher(StatefulSearcher):
 
 
 class WarmStartSearcher(StatefulSearcher):
-    """The sampler, built once stage 1's cheap evidence is in, with past winners first.
+    """The sampler, with past sweeps' settings enqueued first.
 
-    Until the evidence arrives (the policy's ``evidence_pending``) it suggests nothing, so the
-    first trials are the nearest past sweeps' best settings
-    (:func:`~nonbinary_ft.search.warm_start.warm_start_points`) fitted to this space; the
-    sampler then learns from them like from any trial. Each warm start is logged.
+    The first settings come from ``choose``, given the target's cheap evidence
+    (:func:`~nonbinary_ft.search.algorithms.first_points`: the nearest past sweeps' winners
+    for 'nbft', a zero-shot portfolio otherwise), fitted to this space and model. With
+    ``wait`` it suggests nothing until that evidence is in (the policy's
+    ``evidence_pending``). The sampler then learns from them like from any trial. Each warm
+    start is logged.
 
     Its state (the warm starts chosen and the sampler with what it has learnt) is saved with
     the experiment: a resumed sweep neither chooses nor logs its warm starts again. The sampler
@@ -252,10 +258,10 @@ class WarmStartSearcher(StatefulSearcher):
     Args:
         build: makes the sampler, given the settings to enqueue first.
         space, num_layers, base: where the settings must fit.
-        history: the past sweeps.
+        choose: the past settings to try first, given the evidence (None when there is none).
         sweep_key: the key of the driver session that holds the policy (the evidence).
         log: where the warm starts are logged.
-        count: settings taken from the past sweeps at most.
+        wait: wait for the cheap evidence before the first suggestion.
     """
 
     def __init__(
@@ -264,14 +270,14 @@ class WarmStartSearcher(StatefulSearcher):
         space: SearchSpace,
         num_layers: int,
         base: TrialSettings,
-        history: Sequence[PastSweep],
+        choose: Callable[[EvidenceVector | None], list[WarmPoint]],
         sweep_key: str,
         log: DecisionLog,
-        count: int,
+        wait: bool = True,
     ) -> None:
         super().__init__(metric=METRIC, mode=MODE)
         self.build, self.space, self.num_layers, self.base = build, space, num_layers, base
-        self.history, self.sweep_key, self.log, self.count = history, sweep_key, log, count
+        self.choose, self.sweep_key, self.log, self.wait = choose, sweep_key, log, wait
         self.sampler: Searcher | None = None
         self.first: list[dict[str, Any]] = []
 
@@ -286,9 +292,7 @@ class WarmStartSearcher(StatefulSearcher):
         document = policy.evidence() if policy is not None else None
         evidence = EvidenceVector.from_document(document)
         settable = [n for n, d in self.space.parameters.items() if not isinstance(d, Fixed)]
-        chosen = first_trials(
-            evidence, self.history, self.count, self.space, self.num_layers, self.base
-        )
+        chosen = first_trials(self.choose(evidence), self.space, self.num_layers, self.base)
         for point, settings in chosen:
             self.first.append({name: settings[name] for name in settable})
             self.log.record(DecisionKind.WARM_START, point.reason, settings, saves=False)
@@ -301,7 +305,7 @@ class WarmStartSearcher(StatefulSearcher):
         sampler = self.sampler
         if sampler is None:
             policy = session_of(self.sweep_key).policy
-            if policy is not None and policy.evidence_pending():
+            if self.wait and policy is not None and policy.evidence_pending():
                 return None
             sampler = self._start()
         return sampler.suggest(trial_id)
@@ -338,39 +342,49 @@ def create_searcher(
     num_layers: int,
     base: TrialSettings,
     history: Sequence[PastSweep] = (),
+    model: str = "",
 ) -> PruningSearcher:
-    """Build the search algorithm of ``sweep.search`` over the model-capped space.
+    """Build the search algorithm of ``sweep.search`` (:mod:`nonbinary_ft.search.algorithms`)
+    over the model-capped space.
 
     Args:
         sweep: the sweep section.
         sweep_key: key of the driver session that holds the pruning policy.
         log: where pruning decisions go.
-        space: the capped space (algorithms 'nbft', 'tpe' and 'random').
+        space: the capped space (every algorithm but 'grid').
         grid: the valid grid points (algorithm 'grid').
         num_layers: the model's layer count L.
         base: the settings the space leaves out.
-        history: past sweeps whose winners 'nbft' tries first (none: plain TPE).
+        history: past sweeps, for the algorithms that learn from them (none: they are
+            their sampler alone).
+        model: the sweep's model ('zero_shot_model' learns from sweeps of the same one).
 
     Raises:
         ValueError: the space or grid that the algorithm needs is missing.
     """
-    algorithm = sweep.search.algorithm
+    algorithm = get_algorithm(sweep.search.algorithm)
     inner: Searcher
-    if algorithm == "grid":
+    if algorithm.sampler == "grid":
         if grid is None:
             raise ValueError("search 'grid' needs the grid points")
         inner = GridSearcher(grid)
+        return PruningSearcher(inner, sweep_key, log)
+    if space is None:
+        raise ValueError(f"search '{algorithm.name}' needs a space")
+    if algorithm.bounded and history:
+        space = bounding_box(space, history)
+        logger.info("bounding box of %d past winners: %s", len(history), space.parameters)
+    build = functools.partial(optuna_searcher, sweep, space, num_layers, base)
+    count = sweep.search.warm_start
+    if algorithm.first_trials is not None and history and count > 0:
+        choose = functools.partial(
+            first_points, algorithm, history=tuple(history), count=count, model=model
+        )
+        inner = WarmStartSearcher(
+            build, space, num_layers, base, choose, sweep_key, log, algorithm.waits_for_evidence
+        )
     else:
-        if space is None:
-            raise ValueError(f"search '{algorithm}' needs a space")
-        build = functools.partial(optuna_searcher, sweep, space, num_layers, base)
-        if algorithm == "nbft" and history and sweep.search.warm_start > 0:
-            inner = WarmStartSearcher(
-                build, space, num_layers, base, tuple(history), sweep_key, log,
-                sweep.search.warm_start,
-            )  # fmt: skip
-        else:
-            inner = build(())
+        inner = build(())
     return PruningSearcher(inner, sweep_key, log)
 
 
@@ -381,13 +395,14 @@ def optuna_searcher(
     base: TrialSettings,
     first: Sequence[dict[str, Any]],
 ) -> Searcher:
-    """Optuna's TPE (random with search 'random') over the capped space, ``first`` enqueued."""
+    """Optuna's sampler of the algorithm (TPE or random) over the capped space, ``first``
+    enqueued."""
     # Imported here: Optuna is only needed by the sampled algorithms.
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     sampler: optuna.samplers.BaseSampler
-    if sweep.search.algorithm == "random":
+    if get_algorithm(sweep.search.algorithm).sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=sweep.search.seed)
     else:
         sampler = optuna.samplers.TPESampler(

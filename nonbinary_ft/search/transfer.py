@@ -1,0 +1,115 @@
+"""Evidence-blind ways to learn from past sweeps, after Syne Tune's transfer baselines.
+
+- :func:`zero_shot_points` (Syne Tune's ``ZeroShotTransfer``): the settings that did well
+  across the past sweeps, chosen greedily as a portfolio: each next one adds the most to the
+  best normalised accuracy reached so far on every past sweep, averaged. It ignores the new
+  target's evidence: whether the evidence picks better starting points than the history alone
+  is what comparing it with 'nbft' measures.
+- :func:`bounding_box` (Syne Tune's ``BoundingBox``): the search space shrunk to the box
+  around the past sweeps' winners.
+
+Both read only the past sweeps' rankings (:class:`~nonbinary_ft.search.warm_start.PastSweep`),
+already checked and still to be fitted to the new space and model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nonbinary_ft.config.settings import canonical_settings
+from nonbinary_ft.config.space import Choice, Fixed, FloatRange, Grid, IntRange, SearchSpace
+from nonbinary_ft.search.warm_start import PastSweep, WarmPoint
+
+__all__ = ["zero_shot_points", "bounding_box"]
+
+
+def _key(settings: dict[str, Any]) -> str:
+    return repr(sorted(canonical_settings(settings).items()))
+
+
+def _normalised(past: PastSweep) -> dict[str, float]:
+    """Each of the sweep's settings -> its accuracy scaled to [0, 1] within the sweep."""
+    values = [value for _, value in past.ranked]
+    low, high = min(values), max(values)
+    span = high - low if high > low else 1.0
+    scores: dict[str, float] = {}
+    for settings, value in past.ranked:
+        scores.setdefault(_key(settings), (value - low) / span)
+    return scores
+
+
+def _merit(
+    key: str, scores: Sequence[dict[str, float]], reached: Sequence[float]
+) -> tuple[float, int, float]:
+    """What adding ``key`` gives: the summed gain over the best reached on each sweep, then
+    in how many sweeps it was seen, then its mean normalised accuracy."""
+    known = [score[key] for score in scores if key in score]
+    gain = sum(
+        max(best, score[key]) - best for best, score in zip(reached, scores, strict=True)
+        if key in score
+    )  # fmt: skip
+    return gain, len(known), sum(known) / len(known)
+
+
+def zero_shot_points(
+    history: Sequence[PastSweep], count: int, model: str | None = None
+) -> list[WarmPoint]:
+    """Up to ``count`` settings, a greedy portfolio over the past sweeps (of ``model`` only,
+    when given): each adds the most to the mean over sweeps of the best normalised accuracy
+    reached; ties go to the settings seen in more sweeps, then the higher mean."""
+    pasts = [past for past in history if past.ranked and (model is None or past.model == model)]
+    scores = [_normalised(past) for past in pasts]
+    candidates: dict[str, tuple[dict[str, Any], str, int, float]] = {}
+    for past in pasts:
+        for rank, (settings, value) in enumerate(past.ranked, start=1):
+            candidates.setdefault(_key(settings), (dict(settings), past.name, rank, value))
+    reached = [0.0] * len(pasts)
+    chosen: list[WarmPoint] = []
+    while candidates and len(chosen) < count:
+        best_key = max(sorted(candidates), key=lambda key: _merit(key, scores, reached))
+        settings, name, rank, value = candidates.pop(best_key)
+        reached = [
+            max(best, score.get(best_key, 0.0)) for best, score in zip(reached, scores, strict=True)
+        ]
+        chosen.append(WarmPoint(settings, name, rank, value, None))
+    return chosen
+
+
+def _narrowed(distribution: Any, values: list[Any]) -> Any:
+    """One parameter's range shrunk to the past winners' ``values`` (unchanged when none of
+    them fits it)."""
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if isinstance(distribution, FloatRange) and numbers:
+        low = min(max(min(numbers), distribution.low), distribution.high)
+        high = max(min(max(numbers), distribution.high), distribution.low)
+        if low == high:
+            return Fixed(value=low)
+        return distribution.model_copy(update={"low": low, "high": high})
+    if isinstance(distribution, IntRange) and numbers:
+        low = min(max(int(min(numbers)), distribution.low), distribution.high)
+        high = max(min(int(max(numbers)), distribution.high), distribution.low)
+        if low == high:
+            return Fixed(value=low)
+        high = low + (high - low) // distribution.step * distribution.step
+        return distribution.model_copy(update={"low": low, "high": high})
+    if isinstance(distribution, Choice | Grid):
+        kept = [option for option in distribution.values if option in values]
+        if len(kept) == 1:
+            return Fixed(value=kept[0])
+        if kept:
+            return distribution.model_copy(update={"values": kept})
+    return distribution
+
+
+def bounding_box(space: SearchSpace, history: Sequence[PastSweep]) -> SearchSpace:
+    """``space`` shrunk, parameter by parameter, to the box around the past sweeps' winners
+    (a parameter none of them sets, or whose values all fall outside it, is kept whole)."""
+    winners = [past.winner for past in history if past.winner is not None]
+    if not winners:
+        return space
+    parameters = {
+        name: _narrowed(distribution, [w[name] for w in winners if w.get(name) is not None])
+        for name, distribution in space.parameters.items()
+    }
+    return space.model_copy(update={"name": f"{space.name}-box", "parameters": parameters})
