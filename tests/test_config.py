@@ -142,6 +142,21 @@ def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
         load_config(path)
 
 
+def test_yaml_merge_keys_work_and_a_written_key_overrides_a_merged_one(tmp_path):
+    path = tmp_path / "merged.yaml"
+    text = (
+        "name: merged\n"
+        "model: {name: test_resnet, pretrained: none, image_size: 32}\n"
+        "data: &data {kind: synthetic, num_workers: 0, batch_size: 8}\n"
+        "analysis:\n  source_sample:\n    <<: *data\n    batch_size: 4\n"
+        "train: {epochs: 3, warmup_epochs: 0, device: cpu}\n"
+    )
+    path.write_text(text)
+    config = load_config(path)
+    assert config.data.batch_size == 8 and config.analysis.source_sample.batch_size == 4
+    assert config.analysis.source_sample.kind == "synthetic"
+
+
 def test_relative_paths_are_stored_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = ExperimentConfig.model_validate(

@@ -36,6 +36,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"nbft {version('nonbinary-ft')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Non-binary fine-tuning of pre-trained image classifiers."""
+
+
 @app.command()
 @handle_errors
 def layers(
@@ -227,6 +247,12 @@ def sweep(
             "under this name (sweep.mlflow.register_as).",
         ),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Override a field: train.epochs=3, sweep.budget.num_samples=32."
+        ),
+    ] = None,
     json_output: JsonFlag = False,
     verbose: Verbose = False,
 ) -> None:
@@ -238,7 +264,7 @@ def sweep(
     from nonbinary_ft.cli.sweep_view import SweepDisplay, show_result
     from nonbinary_ft.config import apply_overrides, load_config
 
-    config = load_config(sweep_file)
+    config = apply_overrides(load_config(sweep_file), set_ or [])
     if register is not None:
         config = apply_overrides(config, [f"sweep.mlflow.register_as={json.dumps(register)}"])
     if dry_run:

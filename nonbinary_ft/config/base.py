@@ -194,11 +194,15 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
-    without a word: a second ``settings:`` block would silently replace the first)."""
+    without a word: a second ``settings:`` block would silently replace the first). Merge
+    keys (``<<: *defaults``) still work: a key written in the mapping overrides a merged one,
+    as YAML says, and only the mapping's own keys must be distinct."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(

@@ -272,8 +272,10 @@ def _refuse_grids(sources: list[SpaceSource], capped: list[SearchSpace], algorit
 
 
 def _check_grace_period(config: ExperimentConfig, source: str | None) -> None:
+    """A grace period past the last epoch is a mistake whichever scheduler runs (one that
+    is not ASHA today may be tomorrow, with an edit of one line)."""
     scheduler = config.sweep.scheduler
-    if scheduler_kind(config.sweep) == "asha" and scheduler.grace_period > config.train.epochs:
+    if scheduler.grace_period > config.train.epochs:
         raise ConfigError(
             "sweep.scheduler.grace_period",
             f"at most train.epochs ({config.train.epochs})",

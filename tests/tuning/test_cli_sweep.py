@@ -17,6 +17,7 @@ from nonbinary_ft.tuning.plan import plan_sweep
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
+RANGE = {"name": "lr", "parameters": {"lr_high": {"type": "float", "low": 0.01, "high": 0.1}}}
 GRID = {"name": "g", "parameters": {"lr_high": {"type": "grid", "values": [0.01, 0.02]}}}
 
 
@@ -115,6 +116,25 @@ def test_dry_run_prints_the_plan_without_ray(tmp_path, make_document, no_ray):
     assert "search trials" in table.stdout and "GPU-hours" in table.stdout
     assert "lr_high" in table.stdout  # the resolved space
     assert not (tmp_path / "runs").exists()
+
+
+def test_set_overrides_the_sweep_file_and_a_typo_is_refused(tmp_path, make_document, no_ray):
+    path = _write(tmp_path, make_document(tmp_path, space=RANGE, budget={"num_samples": 4}))
+    command = ["sweep", str(path), "--dry-run", "--json"]
+    overrides = ["--set", "sweep.budget.num_samples=9", "--set", "train.epochs=5"]
+    result = runner.invoke(app, [*command, *overrides])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["num_trials"] == 9 and plan["estimate"]["epochs_per_trial"] == 5
+    typo = runner.invoke(app, [*command, "--set", "sweep.budget.num_sample=9"])
+    assert typo.exit_code == 2 and "num_samples" in typo.stderr
+
+
+def test_the_version_is_printed():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"nbft {version('nonbinary-ft')}"
 
 
 # Optima from the paper's tables 2 and 4, which each file's grids must contain.

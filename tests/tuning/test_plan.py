@@ -49,6 +49,9 @@ def test_space_file_is_found_next_to_the_sweep_file(tmp_path, make_document):
     assert plan_sweep(load_config(sweep_file), sweep_file).num_trials == 3
 
 
+RANGE = {"name": "lr", "parameters": {"lr_high": {"type": "float", "low": 0.01, "high": 0.1}}}
+
+
 @pytest.mark.parametrize(
     ("sweep", "field"),
     [
@@ -59,6 +62,8 @@ def test_space_file_is_found_next_to_the_sweep_file(tmp_path, make_document):
             {"space": GRID, "search": {"algorithm": "grid"}, "scheduler": {"grace_period": 5}},
             "sweep.scheduler.grace_period",
         ),
+        # Past the last epoch (2) with search 'nbft', whose scheduler is RUSH, not ASHA.
+        ({"space": RANGE, "scheduler": {"grace_period": 3}}, "sweep.scheduler.grace_period"),
     ],
 )
 def test_plan_errors_name_the_key(tmp_path, make_config, sweep, field):
