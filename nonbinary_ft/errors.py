@@ -48,6 +48,12 @@ class ConfigError(NbftError):
             message += f" {fix}"
         super().__init__(message)
 
+    def from_file(self, source: str | Path) -> ConfigError:
+        """The same error naming ``source``, unless it names a file already."""
+        if self.source is not None:
+            return self
+        return ConfigError(self.field, self.expected, self.got, self.fix, source)
+
 
 class DataError(NbftError):
     """A data set is missing, empty or unreadable."""

@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from nonbinary_ft.errors import NbftError
+from nonbinary_ft.errors import ConfigError, NbftError
 
 __all__ = ["out", "err", "JsonFlag", "Verbose", "handle_errors", "inputs_checked", "print_json"]
 
@@ -86,7 +86,10 @@ def _install_logging(verbose: bool) -> _HeldLogs:
 
 
 def handle_errors(command: F) -> F:
-    """Bad input: one line on stderr, exit 2. Any other failure: exit 1."""
+    """Bad input: one line on stderr, exit 2. Any other failure: exit 1.
+
+    A setting found bad while running (a device this machine lacks, ...) is named with the
+    command's sweep file when the error does not name a file already."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -94,6 +97,8 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except NbftError as error:
+            if isinstance(error, ConfigError) and kwargs.get("sweep_file") is not None:
+                error = error.from_file(kwargs["sweep_file"])
             held.drop()
             err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

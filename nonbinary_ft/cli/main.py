@@ -213,9 +213,11 @@ def _dry_run(config: Any, sweep_file: Path, json_output: bool) -> None:
     from nonbinary_ft.tuning.preflight import preflight
 
     plan = plan_sweep(config, sweep_file)
-    preflight(config, plan.tracking_uri, plan.storage, sweep_file)
+    warnings = preflight(config, plan.tracking_uri, plan.storage, sweep_file, plan_only=True)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     if json_output:
-        print_json(plan.to_dict())
+        print_json({**plan.to_dict(), "warnings": warnings})
     else:
         show_plan(plan, out)
 

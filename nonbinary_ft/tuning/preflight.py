@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from nonbinary_ft.config import ExperimentConfig
-from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.errors import ConfigError, NbftError
 from nonbinary_ft.tuning.plan import StorageLocation
 
 __all__ = ["CONNECT_TIMEOUT_S", "preflight"]
@@ -60,14 +60,9 @@ def _check_device(config: ExperimentConfig) -> None:
                 "sweep.resources.gpus", "> 0 with train.device 'cuda' (trials need a GPU)", 0
             )
         return
-    import torch
+    from nonbinary_ft.training.device import resolve_device
 
-    index = int(device.partition(":")[2] or 0)
-    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-        raise ConfigError(
-            "train.device", "a device this machine has ('cpu' or 'auto' here)", device,
-            f"{torch.cuda.device_count()} CUDA devices found",
-        )  # fmt: skip
+    resolve_device(device)
 
 
 def _check_s3(storage: StorageLocation) -> None:
@@ -134,7 +129,8 @@ def preflight(
     tracking_uri: str,
     storage: StorageLocation,
     source: str | Path | None = None,
-) -> None:
+    plan_only: bool = False,
+) -> list[str]:
     """Run every check of the module docstring, cheapest first.
 
     Args:
@@ -142,25 +138,41 @@ def preflight(
         tracking_uri: the sweep's MLflow tracking URI.
         storage: where the sweep keeps its results (a local folder, or S3 and a local one).
         source: the sweep file (named in a config error).
+        plan_only: a dry run: what must exist where the sweep runs (the device, the
+            checkpoint, the data) may be missing here, planning a cluster's sweep on a laptop.
+
+    Returns:
+        With ``plan_only``, one warning per such check that failed (none otherwise).
 
     Raises:
         NbftError: the first failing check (ConfigError, DataError, ModelError, TableError).
     """
     try:
-        _checks(config, tracking_uri, storage)
+        return _checks(config, tracking_uri, storage, plan_only)
     except ConfigError as error:
-        if error.source is not None or source is None:
-            raise
-        raise ConfigError(error.field, error.expected, error.got, error.fix, source) from None
+        raise error.from_file(source) if source is not None else error from None
 
 
-def _checks(config: ExperimentConfig, tracking_uri: str, storage: StorageLocation) -> None:
-    _check_device(config)
+def _where_it_runs(config: ExperimentConfig, plan_only: bool) -> list[str]:
+    """The device, the checkpoint and the data: errors, or warnings when only planning."""
+    warnings = []
+    for check in (_check_device, _check_model, _check_data):
+        try:
+            check(config)
+        except NbftError as error:
+            if not plan_only:
+                raise
+            warnings.append(f"{error} (planned anyway: it must exist where the sweep runs)")
+    return warnings
+
+
+def _checks(
+    config: ExperimentConfig, tracking_uri: str, storage: StorageLocation, plan_only: bool
+) -> list[str]:
     _check_storage(storage.local_dir)
     if storage.is_s3:
         _check_s3(storage)
-    _check_model(config)
-    _check_data(config)
+    warnings = _where_it_runs(config, plan_only)
     if config.sweep.search.history_tables:
         from nonbinary_ft.history.store import read_tables
 
@@ -168,3 +180,4 @@ def _checks(config: ExperimentConfig, tracking_uri: str, storage: StorageLocatio
     _check_mlflow(config.sweep.search.history_uri or tracking_uri)
     if config.sweep.search.history_uri:
         _check_mlflow(tracking_uri)
+    return warnings

@@ -146,3 +146,24 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_payload(tmp_path):
     assert "\n" not in message and str(folder / CHECKPOINT_FILE) in message
     with pytest.raises(ModelError, match="no trial checkpoint there"):
         load_checkpoint(tmp_path / "absent")
+
+
+def test_a_cuda_device_this_machine_lacks_is_bad_input_naming_the_file(tmp_path, monkeypatch):
+    import torch
+    import yaml
+    from typer.testing import CliRunner
+
+    from nonbinary_ft.cli.main import app
+    from nonbinary_ft.errors import ConfigError
+    from nonbinary_ft.training.device import resolve_device
+    from tests.tiny import tiny_document
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="has no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+    path = tmp_path / "cuda.yaml"
+    path.write_text(yaml.safe_dump(tiny_document(train={"device": "cuda:1"})))
+    result = CliRunner().invoke(app, ["finetune", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: 'train.device' must be a device this machine has" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -105,11 +106,15 @@ def _sweep_without_its_data(make_document, tmp_path, name: str):
     return source
 
 
-def test_the_dry_run_runs_the_preflight(make_document, tmp_path):
+def test_the_dry_run_warns_of_data_missing_here_and_a_sweep_refuses_it(make_document, tmp_path):
     source = _sweep_without_its_data(make_document, tmp_path, "dry")
-    result = CliRunner().invoke(app, ["sweep", str(source), "--dry-run"])
-    assert result.exit_code == 2
-    assert "missing" in result.output
+    planned = CliRunner().invoke(app, ["sweep", str(source), "--dry-run", "--json"])
+    assert planned.exit_code == 0, planned.output
+    (warning,) = json.loads(planned.stdout)["warnings"]
+    assert "missing" in warning and "where the sweep runs" in warning
+    assert planned.stderr.startswith("warning:")
+    refused = CliRunner().invoke(app, ["sweep", str(source)])
+    assert refused.exit_code == 2 and "missing" in refused.stderr
 
 
 def test_an_s3_endpoint_that_does_not_answer_fails_in_seconds(make_config, tmp_path, monkeypatch):
@@ -128,7 +133,7 @@ def test_an_s3_endpoint_that_does_not_answer_fails_in_seconds(make_config, tmp_p
 
 def test_bad_input_prints_one_line_and_no_log_lines_before_it(make_document, tmp_path):
     source = _sweep_without_its_data(make_document, tmp_path, "oneline")
-    for args in (["sweep", str(source)], ["sweep", str(source), "--dry-run"]):
+    for args in (["sweep", str(source)], ["sweep", str(source), "--set", "train.epochs=0"]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2
         lines = result.stderr.strip().splitlines()
