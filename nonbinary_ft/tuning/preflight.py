@@ -4,7 +4,8 @@ training): what a user or a shared store feeds it must exist, load safely and an
 :func:`preflight` runs in ``nbft sweep`` (``--dry-run`` included) after the sweep file and
 its spaces are validated: the model's checkpoint file loads as a plain state dict; the data
 and ``analysis.source_sample`` can be indexed (roots and class folders exist);
-``train.device`` exists here (or, on a cluster, the trials ask for a GPU); the local storage
+``train.device`` exists here (or, on a cluster, the trials ask for a GPU); the cluster at
+``RAY_ADDRESS`` accepts a connection (``ray.init`` would retry for minutes); the local storage
 folder is writable and an S3 bucket answers; an ``http(s)`` MLflow server answers within
 :data:`CONNECT_TIMEOUT_S` with the credentials given; the history's replay tables read. Each
 failure is one :class:`~nonbinary_ft.errors.NbftError` (exit 2) naming the field.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,10 +24,34 @@ from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.errors import ConfigError, NbftError
 from nonbinary_ft.tuning.plan import StorageLocation
 
-__all__ = ["CONNECT_TIMEOUT_S", "preflight"]
+__all__ = ["CONNECT_TIMEOUT_S", "check_ray_address", "preflight"]
 
 CONNECT_TIMEOUT_S = 10.0
 """How long a service may take to answer before the sweep gives up (never an endless retry)."""
+
+
+def check_ray_address(address: str) -> None:
+    """A ``host:port`` (or ``ray://host:port``) address accepts a TCP connection in time.
+
+    Raises:
+        ConfigError: naming RAY_ADDRESS, what did not answer and why.
+    """
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # 'auto', 'local' or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise ConfigError(
+            "RAY_ADDRESS",
+            "a Ray cluster that answers",
+            address,
+            f"No answer within {CONNECT_TIMEOUT_S:g} s ({error}). Start the cluster "
+            "(ray start --head), fix the address, or unset RAY_ADDRESS to run locally.",
+        ) from None
+
+
 
 
 def _check_model(config: ExperimentConfig) -> None:
@@ -172,6 +198,8 @@ def _checks(
     _check_storage(storage.local_dir)
     if storage.is_s3:
         _check_s3(storage)
+    if os.environ.get("RAY_ADDRESS"):
+        check_ray_address(os.environ["RAY_ADDRESS"])
     warnings = _where_it_runs(config, plan_only)
     if config.sweep.search.history_tables:
         from nonbinary_ft.history.store import read_tables

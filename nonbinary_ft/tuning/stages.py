@@ -24,11 +24,18 @@ from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.tracking.runs import DatasetInfo
 from nonbinary_ft.tuning.callbacks import MlflowTrialCallback, sweep_callbacks
 from nonbinary_ft.tuning.plan import SweepPlan
+from nonbinary_ft.tuning.preflight import check_ray_address
 from nonbinary_ft.tuning.progress import ProgressCallback
 from nonbinary_ft.tuning.trainable import TrainableOptions, create_trainable
 from nonbinary_ft.vocabulary import Stage
 
-__all__ = ["SNAPSHOT_PERIOD_S", "connect_ray", "check_resume", "fit_quietly", "StageRunner"]
+__all__ = [
+    "SNAPSHOT_PERIOD_S",
+    "connect_ray",
+    "check_resume",
+    "fit_quietly",
+    "StageRunner",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +51,14 @@ def connect_ray() -> bool:
 
     Returns:
         True when this call started or connected Ray (and the caller should shut it down).
+
+    Raises:
+        ConfigError: RAY_ADDRESS does not answer.
     """
     if ray.is_initialized():
         return False
     address = os.environ.get("RAY_ADDRESS") or "local"
+    check_ray_address(address)
     # Worker output stays in Ray's session logs: the driver's stdout is for --json.
     ray.init(address=address, log_to_driver=False, include_dashboard=False)
     return True

@@ -138,3 +138,14 @@ def test_bad_input_prints_one_line_and_no_log_lines_before_it(make_document, tmp
         assert result.exit_code == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:"), lines
+
+
+def test_a_ray_address_that_does_not_answer_fails_in_seconds(make_config, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")
+    storage = StorageLocation(str(tmp_path / "runs"), tmp_path / "runs")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="'RAY_ADDRESS' must be a Ray cluster that answers"):
+        preflight(make_config(tmp_path), "sqlite:///x.db", storage)
+    assert time.monotonic() - started < 30
