@@ -183,6 +183,14 @@ class MlflowConfig(FrozenModel):
         description="Register the best seed's model of the recommended settings in the "
         "Model Registry under this name (a new version each sweep); nbft sweep --register.",
     )
+    alias: str | None = Field(
+        "champion",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Registry alias moved to each newly registered version, so that "
+        "models:/<name>@<alias> loads the latest recommendation (null: no alias).",
+    )
 
 
 class FinalConfig(FrozenModel):

@@ -98,9 +98,14 @@ def log_model(
 
 
 def register_model(
-    tracking_uri: str, model_uri: str, name: str, tags: Mapping[str, Any]
+    tracking_uri: str,
+    model_uri: str,
+    name: str,
+    tags: Mapping[str, Any],
+    alias: str | None = None,
 ) -> RegisteredModel:
-    """Register ``model_uri`` under ``name`` (a new version) and tag the version."""
+    """Register ``model_uri`` under ``name`` (a new version), tag the version, and point
+    ``alias`` at it (``models:/<name>@<alias>`` then loads the newest recommendation)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -110,4 +115,6 @@ def register_model(
     for key, value in tags.items():
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         client.set_model_version_tag(name, version.version, key, text)
+    if alias:
+        client.set_registered_model_alias(name, alias, version.version)
     return RegisteredModel(name, str(version.version), model_uri)

@@ -123,6 +123,7 @@ def export_final_models(
     if name:
         tags = {"settings": settings, "parent_run_id": parent_run_id,
                 "test_accuracy": f"{accuracy[best]:.4f}", "sweep": config.name}  # fmt: skip
-        registered = register_model(tracking_uri, logged[best], name, tags)
+        alias = config.sweep.mlflow.alias
+        registered = register_model(tracking_uri, logged[best], name, tags, alias)
         logger.info("registered %s (test accuracy %.4f)", registered.uri, accuracy[best])
     return ModelExport(logged, best, registered)

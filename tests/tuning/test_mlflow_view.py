@@ -130,6 +130,7 @@ def test_the_recommended_model_is_registered_and_predicts_like_the_trained_one(s
     assert models.uri == f"models:/{MODEL}/1"
     client = MlflowClient(result.tracking_uri)
     version = client.get_model_version(MODEL, "1")
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     assert version.tags["parent_run_id"] == result.parent_run_id
     assert json.loads(version.tags["settings"])["lr_high"] in (0.01, 0.05)
     best = max(
