@@ -2,8 +2,8 @@
 
 A stage is one Ray Tune experiment under ``<storage>/<name>/<stage>``: the search (stage 2)
 or the seeded final runs (stage 3). :class:`StageRunner` builds its Tuner (or restores it
-with ``Tuner.restore`` on ``--resume``: finished trials keep their results, unfinished ones
-continue from their last checkpoint) and runs it with Ray's console output off.
+with ``Tuner.restore`` on ``--resume``: finished trials keep their results, unfinished and
+errored ones continue from their last checkpoint) and runs it with Ray's console output off.
 """
 
 from __future__ import annotations
@@ -166,7 +166,12 @@ class StageRunner:
         experiment = f"{path}/{stage}"
         if resume and Tuner.can_restore(experiment, storage_filesystem=filesystem):
             logger.info("%s: resuming %s", stage, experiment)
-            tuner = Tuner.restore(experiment, trainable=trainable, storage_filesystem=filesystem)
+            # Errored trials are retried from their last checkpoint too: a resume is the user
+            # saying the cause is fixed (a node back, a full disk emptied).
+            tuner = Tuner.restore(
+                experiment, trainable=trainable, storage_filesystem=filesystem,
+                resume_errored=True,
+            )  # fmt: skip
             return fit_quietly(tuner)
         sweep = self.config.sweep
         tuner = Tuner(
