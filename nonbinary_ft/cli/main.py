@@ -292,6 +292,29 @@ def sweep(
 
 @app.command()
 @handle_errors
+def schema(
+    kind: Annotated[
+        str, typer.Argument(help="'sweep' (a sweep file) or 'space' (a search-space file).")
+    ] = "sweep",
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The reference page of both formats instead.")
+    ] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Print the JSON Schema of the sweep file or the space file (or their reference page)."""
+    from nonbinary_ft.config.schema import SCHEMAS, json_schema, reference_markdown
+    from nonbinary_ft.errors import ConfigError
+
+    if markdown:
+        sys.stdout.write(reference_markdown())
+        return
+    if kind not in SCHEMAS:
+        raise ConfigError("KIND", f"one of {', '.join(SCHEMAS)}", kind)
+    print_json(json_schema(kind))  # type: ignore[arg-type]
+
+
+@app.command()
+@handle_errors
 def report(
     run: Annotated[str, typer.Argument(help="A sweep's run folder, or its MLflow parent run id.")],
     out_dir: Annotated[
