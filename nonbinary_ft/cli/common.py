@@ -20,7 +20,16 @@ from rich.console import Console
 
 from nonbinary_ft.errors import ConfigError, NbftError
 
-__all__ = ["out", "err", "JsonFlag", "Verbose", "handle_errors", "inputs_checked", "print_json"]
+__all__ = [
+    "out",
+    "err",
+    "JsonFlag",
+    "Overrides",
+    "Verbose",
+    "handle_errors",
+    "inputs_checked",
+    "print_json",
+]
 
 out = Console()
 err = Console(stderr=True)
@@ -29,6 +38,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a field of the sweep file (repeatable): reinit_layers=2, "
+        "train.epochs=3, sweep.budget.num_samples=32.",
+    ),
+]
 
 
 HOLD_LOGS_S = 10.0

@@ -18,6 +18,7 @@ from rich.table import Table
 from nonbinary_ft.cli.bench import bench_app
 from nonbinary_ft.cli.common import (
     JsonFlag,
+    Overrides,
     Verbose,
     err,
     handle_errors,
@@ -108,10 +109,7 @@ def _epoch_line(record: Any) -> str:
 @handle_errors
 def finetune(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a setting: reinit_layers=2, train.epochs=3."),
-    ] = None,
+    set_: Overrides = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: runs/<name>/finetune).")
     ] = None,
@@ -181,10 +179,7 @@ def recommend(
             help="Skip the from-scratch baseline: decide on the cheap evidence, provisionally.",
         ),
     ] = False,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a setting: analysis.scratch.epochs=3."),
-    ] = None,
+    set_: Overrides = None,
     json_output: JsonFlag = False,
     verbose: Verbose = False,
 ) -> None:
@@ -249,12 +244,7 @@ def sweep(
             "under this name (sweep.mlflow.register_as).",
         ),
     ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set", help="Override a field: train.epochs=3, sweep.budget.num_samples=32."
-        ),
-    ] = None,
+    set_: Overrides = None,
     json_output: JsonFlag = False,
     verbose: Verbose = False,
 ) -> None:
