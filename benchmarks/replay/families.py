@@ -10,8 +10,8 @@ replay's history spans more kinds of target than generated shapes and digits:
 - ``textures``: stripes, checks, dots, rings, zig-zags and noise blobs at random scales,
   orientations and colours.
 
-Images are written as ``<root>/<family>/<class>/<index>.png`` (an image folder, held out into
-validation and test by the task's fractions). The output depends on the seed only, and a
+Images are written as ``<root>/<family>/train/<class>/<index>.png`` (an image folder with a
+training split only: validation and test are held out of it by the task's fractions). The output depends on the seed only, and a
 family already written is left as it is.
 """
 
@@ -139,8 +139,9 @@ def write_family(family: str, root: Path, per_class: int, seed: int = 0) -> Path
     classes, make = _maker(family)
     for label in range(classes):
         rng = np.random.default_rng([seed, label])
-        (folder / f"class_{label}").mkdir(parents=True, exist_ok=True)
+        class_folder = folder / "train" / f"class_{label}"
+        class_folder.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
-            make(label, rng).save(folder / f"class_{label}" / f"{index:04d}.png")
+            make(label, rng).save(class_folder / f"{index:04d}.png")
     done.write_text(f"{classes} classes x {per_class}\n")
     return folder
