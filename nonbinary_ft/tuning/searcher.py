@@ -19,7 +19,6 @@ the validation accuracy reported every epoch (``val_accuracy``, maximised).
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import logging
@@ -69,9 +68,9 @@ class PruningSearcher(Searcher):
 
     A repeat costs a whole trial and teaches nothing; samplers propose them (TPE on discrete
     choices, or a sampler whose random start repeats a past sweep of the same seed, whose
-    winners are also warm starts). A repeat is not started: the inner searcher is told the
-    earlier trial's outcome for it (at once when known, else when that trial ends) and draws
-    again, as Syne Tune's searchers do by default.
+    winners are also warm starts). A repeat is not started and the sampler draws again, as
+    Syne Tune's searchers do by default; the sampler is not told of it (it knows that point's
+    outcome already, and each trial told makes TPE's next draw slower).
 
     Args:
         searcher: the search algorithm to wrap (it must already know its metric and mode).
@@ -79,23 +78,29 @@ class PruningSearcher(Searcher):
         log: where decisions go.
         max_draws: suggestions drawn per trial before giving up; when every one of them is
             ruled out or a repeat, the search is declared finished rather than looping forever.
+        max_repeats: repeats in a row that say the space is exhausted (a sampler on a small
+            discrete space that it has covered proposes nothing else; each draw costs the
+            sampler a step, and TPE's grows with its trials).
     """
 
     def __init__(
-        self, searcher: Searcher, sweep_key: str, log: DecisionLog, max_draws: int = 200
+        self,
+        searcher: Searcher,
+        sweep_key: str,
+        log: DecisionLog,
+        max_draws: int = 200,
+        max_repeats: int = 25,
     ) -> None:
         super().__init__(metric=searcher.metric, mode=searcher.mode)
         self.searcher = searcher
         self.sweep_key = sweep_key
         self.log = log
         self.max_draws = max_draws
+        self.max_repeats = max_repeats
         # Ray's trial id -> the id the inner searcher knows it by (they differ after a redraw).
         self._inner_ids: dict[str, str] = {}
-        # Ray's trial id -> its settings' identity; an identity -> its outcome once known.
-        self._keys: dict[str, str] = {}
-        self._outcomes: dict[str, tuple[dict | None, bool]] = {}
-        # An identity -> the inner ids of repeats waiting for that trial's outcome.
-        self._repeats: dict[str, list[str]] = {}
+        # What every trial started in this sweep trains (its settings' identity).
+        self._started: set[str] = set()
 
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict, **spec: Any
@@ -106,17 +111,20 @@ class PruningSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         """The next suggestion that is neither ruled out nor a repeat (see the class docstring)."""
         policy = session_of(self.sweep_key).policy
+        repeats = 0
         for draw in range(self.max_draws):
             inner_id = trial_id if draw == 0 else f"{trial_id}~{draw}"
             config = self.searcher.suggest(inner_id)
             if config is None or config == Searcher.FINISHED:
                 return config
             key = _identity(config)
-            if key in self._keys.values() or key in self._outcomes:
-                self._repeat(key, inner_id)
+            if key in self._started:
+                repeats += 1
+                if repeats >= self.max_repeats:
+                    break
             elif screen_suggestion(policy, config, self.log) is None:
                 self._inner_ids[trial_id] = inner_id
-                self._keys[trial_id] = key
+                self._started.add(key)
                 return config
             else:
                 # Tell the inner searcher this point was pruned, so that TPE learns from it.
@@ -124,17 +132,9 @@ class PruningSearcher(Searcher):
         logger.warning(
             "the last %d suggestions were all ruled out by the pruning policy or repeats of "
             "earlier trials: the search stops here (the space it left open looks exhausted)",
-            self.max_draws,
+            draw + 1,
         )
         return Searcher.FINISHED
-
-    def _repeat(self, key: str, inner_id: str) -> None:
-        """A repeat gets the earlier trial's outcome: now if known, else when it ends."""
-        if key in self._outcomes:
-            result, error = self._outcomes[key]
-            self.searcher.on_trial_complete(inner_id, result=result, error=error)
-        else:
-            self._repeats.setdefault(key, []).append(inner_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Forwarded to the wrapped searcher under its own id for the trial."""
@@ -143,36 +143,19 @@ class PruningSearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        """Forwarded to the wrapped searcher under its own id for the trial, and to the
-        repeats that waited for it."""
+        """Forwarded to the wrapped searcher under its own id for the trial."""
         inner_id = self._inner_ids.pop(trial_id, trial_id)
         self.searcher.on_trial_complete(inner_id, result=result, error=error)
-        key = self._keys.pop(trial_id, None)
-        if key is None:
-            return
-        self._outcomes[key] = (result, error)
-        for repeat in self._repeats.pop(key, []):
-            self.searcher.on_trial_complete(repeat, result=result, error=error)
 
     def get_state(self) -> dict[str, Any]:
-        """The id maps and outcomes (Ray saves a wrapper's state this way; the inner searcher
-        saves its own)."""
-        return copy.deepcopy(
-            {
-                "inner_ids": self._inner_ids,
-                "keys": self._keys,
-                "outcomes": self._outcomes,
-                "repeats": self._repeats,
-            }
-        )
+        """The id map and what was started (Ray saves a wrapper's state this way; the inner
+        searcher saves its own)."""
+        return {"inner_ids": dict(self._inner_ids), "started": sorted(self._started)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state` (on --resume)."""
-        state = copy.deepcopy(state)
-        self._inner_ids = state["inner_ids"]
-        self._keys = state["keys"]
-        self._outcomes = state["outcomes"]
-        self._repeats = state["repeats"]
+        self._inner_ids = dict(state["inner_ids"])
+        self._started = set(state["started"])
 
     def save(self, checkpoint_path: str) -> None:
         """The inner searcher's state (Ray saves this wrapper's own through get_state)."""

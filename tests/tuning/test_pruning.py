@@ -140,32 +140,27 @@ def test_pruned_optuna_suggestions_are_told_to_optuna_as_pruned(sweep_live):
     assert states.count(optuna.trial.TrialState.PRUNED) == len(sweep_live.decisions) > 0
 
 
-def test_a_repeat_is_not_started_and_learns_the_earlier_trials_outcome(sweep_live):
-    inner = ListSearcher(
-        [{"lr_high": 0.01}, {"lr_high": 0.01}, {"lr_high": 0.02}, {"lr_high": 0.01}]
-    )
-    searcher = PruningSearcher(inner, KEY, sweep_live.log)
+def test_a_repeat_is_not_started_and_an_exhausted_space_ends_the_search(sweep_live):
+    inner = ListSearcher([{"lr_high": 0.01}, {"lr_high": 0.01}, {"lr_high": 0.02}])
+    searcher = PruningSearcher(inner, KEY, sweep_live.log, max_repeats=3)
     assert searcher.suggest("a") == {"lr_high": 0.01}
-    # The repeat of a running trial is skipped; it learns the outcome when that trial ends.
+    # The repeat of a running trial is skipped (the sampler is not told of it: it knows).
     assert searcher.suggest("b") == {"lr_high": 0.02}
-    assert inner.completed == []
-    result = {"val_accuracy": 0.7}
-    searcher.on_trial_complete("a", result=result)
-    assert inner.completed == [("a", result, False), ("b", result, False)]
-    # A repeat of an ended trial is told its outcome at once; with nothing new, the search ends.
+    searcher.on_trial_complete("a", result={"val_accuracy": 0.7})
+    assert inner.completed == [("a", {"val_accuracy": 0.7}, False)]
+    # Nothing but repeats, max_repeats times in a row: the space is exhausted.
+    inner.configs = [{"lr_high": 0.01}, {"lr_high": 0.02}, {"lr_high": 0.01}, {"lr_high": 0.5}]
     assert searcher.suggest("c") == Searcher.FINISHED
-    assert inner.completed[-1] == ("c", result, False)
+    assert inner.configs == [{"lr_high": 0.5}]  # three draws, then it stopped asking
 
 
-def test_the_repeat_memory_survives_a_restore(sweep_live):
+def test_what_was_started_survives_a_restore(sweep_live):
     searcher = PruningSearcher(ListSearcher([{"lr_high": 0.01}]), KEY, sweep_live.log)
     searcher.suggest("a")
-    searcher.on_trial_complete("a", result={"val_accuracy": 0.5})
     inner = ListSearcher([{"lr_high": 0.01}, {"lr_high": 0.03}])
     restored = PruningSearcher(inner, KEY, sweep_live.log)
     restored.set_state(cloudpickle.loads(cloudpickle.dumps(searcher.get_state())))
     assert restored.suggest("b") == {"lr_high": 0.03}
-    assert inner.completed == [("b", {"val_accuracy": 0.5}, False)]
 
 
 def _trial(trial_id: str, lr: float, status: str = "RUNNING"):
