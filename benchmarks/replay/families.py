@@ -11,8 +11,8 @@ replay's history spans more kinds of target than generated shapes and digits:
   orientations and colours.
 
 Images are written as ``<root>/<family>/train/<class>/<index>.png`` (an image folder with a
-training split only: validation and test are held out of it by the task's fractions). The output depends on the seed only, and a
-family already written is left as it is.
+training split only: validation and test are held out of it by the task's fractions). The
+output depends on the seed only, and a family already written is left as it is.
 """
 
 from __future__ import annotations
