@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from nonbinary_ft.results import RESULTS_FILES, ResultsError, SweepResults, load_results
 from nonbinary_ft.tracking.runs import TAG_ROLE
+from nonbinary_ft.tracking.server import check_server
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -59,12 +60,16 @@ def _no_progress_bar() -> Iterator[None]:
 
 
 def tracking_client(tracking_uri: str) -> MlflowClient:
-    """An MLflow client of ``tracking_uri``; ResultsError (one line) when it cannot open."""
+    """An MLflow client of ``tracking_uri``; ResultsError (one line) when it cannot open, or
+    when a server does not answer in seconds (MLflow's own client would retry for minutes)."""
     # Imported here, not at the top: importing mlflow takes seconds, and a report on a run
     # folder with no tracking URI never needs it.
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    why = check_server(tracking_uri)
+    if why is not None:
+        raise ResultsError(f"cannot use the MLflow tracking server {tracking_uri}: {why}")
     try:
         return MlflowClient(tracking_uri)
     except MlflowException as error:

@@ -7,28 +7,22 @@ and ``analysis.source_sample`` can be indexed (roots and class folders exist);
 ``train.device`` exists here (or, on a cluster, the trials ask for a GPU); the cluster at
 ``RAY_ADDRESS`` accepts a connection (``ray.init`` would retry for minutes); the local storage
 folder is writable and an S3 bucket answers; an ``http(s)`` MLflow server answers within
-:data:`CONNECT_TIMEOUT_S` with the credentials given; the history's replay tables read. Each
-failure is one :class:`~nonbinary_ft.errors.NbftError` (exit 2) naming the field.
+:data:`CONNECT_TIMEOUT_S`, asked by MLflow's own client with its auth; the history's replay
+tables read. Each failure is one :class:`~nonbinary_ft.errors.NbftError` (exit 2) naming the field.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.errors import ConfigError, NbftError
+from nonbinary_ft.tracking.server import CONNECT_TIMEOUT_S, check_server
 from nonbinary_ft.tuning.plan import StorageLocation
 
 __all__ = ["CONNECT_TIMEOUT_S", "check_ray_address", "preflight"]
-
-CONNECT_TIMEOUT_S = 10.0
-"""How long a service may take to answer before the sweep gives up (never an endless retry)."""
-
 
 def check_ray_address(address: str) -> None:
     """A ``host:port`` (or ``ray://host:port``) address accepts a TCP connection in time.
@@ -122,32 +116,10 @@ def _check_storage(local_dir: Path) -> None:
                           str(local_dir), why)  # fmt: skip
 
 
-def _check_mlflow(tracking_uri: str) -> None:
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    request = urllib.request.Request(
-        f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
-    )
-    user, password = (
-        os.environ.get("MLFLOW_TRACKING_USERNAME"),
-        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
-    )
-    if user and password:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S):
-            return
-    except urllib.error.HTTPError as error:
-        why = (
-            "the credentials (MLFLOW_TRACKING_USERNAME/PASSWORD) were refused"
-            if error.code in (401, 403)
-            else f"HTTP {error.code}"
-        )
-    except (OSError, ValueError) as error:
-        why = f"no answer within {CONNECT_TIMEOUT_S:g} s ({getattr(error, 'reason', error)})"
-    raise ConfigError("sweep.mlflow.tracking_uri", "an MLflow server that answers", tracking_uri,
-                      why)  # fmt: skip
+def _check_mlflow(tracking_uri: str, field: str) -> None:
+    why = check_server(tracking_uri)
+    if why is not None:
+        raise ConfigError(field, "an MLflow server that answers", tracking_uri, why)
 
 
 def preflight(
@@ -205,7 +177,7 @@ def _checks(
         from nonbinary_ft.history.store import read_tables
 
         read_tables(config.sweep.search.history_tables)
-    _check_mlflow(config.sweep.search.history_uri or tracking_uri)
+    _check_mlflow(tracking_uri, "sweep.mlflow.tracking_uri")
     if config.sweep.search.history_uri:
-        _check_mlflow(tracking_uri)
+        _check_mlflow(config.sweep.search.history_uri, "sweep.search.history_uri")
     return warnings

@@ -152,3 +152,27 @@ def test_nbft_history_for_prints_what_the_sweep_would_run(store, tmp_path):
     # k = 999 fitted to the space (1..2) and the model; the LR clipped into its range.
     assert [(s["reinit_layers"], s["lr_high"]) for s in first] == [(2, 0.05), (2, 0.005)]
     assert all(TrialSettings.model_validate(s) for s in first)
+
+
+def test_commands_that_read_a_server_that_never_answers_give_up_in_seconds(tmp_path):
+    import socket
+    import time
+
+    from nonbinary_ft.tracking.server import CONNECT_TIMEOUT_S
+
+    silent = socket.socket()  # accepts connections (the backlog), never answers a request
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        for command in (
+            ["history", "--tracking-uri", uri, "--no-prior"],
+            ["history", "export", "0" * 32, "--tracking-uri", uri, "--out", str(tmp_path / "t")],
+        ):
+            started = time.monotonic()
+            result = CliRunner().invoke(app, command)
+            assert time.monotonic() - started < CONNECT_TIMEOUT_S + 20
+            assert result.exit_code == 2, result.output
+            assert uri in result.stderr and "no answer within" in result.stderr
+    finally:
+        silent.close()
