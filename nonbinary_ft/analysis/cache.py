@@ -1,4 +1,4 @@
-"""The on-disk feature cache: content keys and float16 ``.npz`` files.
+"""The on-disk analysis cache: content keys, float16 ``.npz`` feature files, JSON results.
 
 A key is the SHA-256 of a canonical JSON document of everything that decides the features:
 the backbone's name, the identity of its weights (the checkpoint file's hash, the bundled
@@ -27,6 +27,7 @@ import timm
 from nonbinary_ft.config import DataConfig, ModelConfig
 from nonbinary_ft.data.dataset import Sample
 from nonbinary_ft.errors import ModelError
+from nonbinary_ft.paths import check_writable_folder
 
 __all__ = [
     "CACHE_FORMAT",
@@ -37,6 +38,9 @@ __all__ = [
     "samples_fingerprint",
     "save_arrays",
     "load_arrays",
+    "cache_folder",
+    "save_document",
+    "load_document",
 ]
 
 logger = logging.getLogger(__name__)
@@ -126,14 +130,52 @@ def data_identity(data: DataConfig) -> dict[str, Any]:
     return {key: value for key, value in raw.items() if key not in _DATA_FIELDS_WITHOUT_EFFECT}
 
 
+def cache_folder(cache_dir: str | Path, kind: str) -> Path:
+    """``cache_dir/kind``, created; checked before anything is computed into it.
+
+    Raises:
+        ConfigError: naming ``analysis.cache_dir`` when the folder cannot be written (a file
+            in the way, no permission).
+    """
+    folder = Path(cache_dir) / kind
+    check_writable_folder(folder, "analysis.cache_dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _partial_name(path: Path) -> Path:
+    # A name of its own per writer: two processes computing the same key (sweep actors)
+    # must not write into one partial file; the last rename wins with identical content.
+    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
+
+
+def save_document(path: Path, document: Mapping[str, Any]) -> None:
+    """Write a JSON cache entry atomically (written, then renamed)."""
+    partial = _partial_name(path)
+    partial.write_text(json.dumps(document, indent=2, sort_keys=True))
+    partial.replace(path)
+
+
+def load_document(path: Path) -> dict[str, Any] | None:
+    """A JSON cache entry; ``None`` when it is missing or unreadable (then it is rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        logger.warning("cache entry %s is unreadable (%s); computing again", path, err)
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def save_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
-    """Write ``arrays`` to ``path`` (``.npz``), float arrays as float16, and ``meta`` beside it.
+    """Write ``arrays`` to ``path`` (``.npz``, in a :func:`cache_folder`), float arrays as
+    float16, and ``meta`` beside it.
 
     Float arrays whose values overflow float16 are kept as float32 (with a warning) rather
     than stored as infinities. The files appear atomically (written, then renamed), so a
     killed run never leaves a half-written entry that a later run would read.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     stored: dict[str, np.ndarray] = {}
     for name, array in arrays.items():
         if np.issubdtype(array.dtype, np.floating):
@@ -144,15 +186,10 @@ def save_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str,
                 stored[name] = array.astype(np.float16)
         else:
             stored[name] = array
-    # A name of its own per writer: two processes extracting the same key (sweep actors)
-    # must not write into one partial file; the last rename wins with identical content.
-    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
-    partial = path.with_name(f"{path.name}.{tag}")
+    partial = _partial_name(path)
     with partial.open("wb") as handle:
         np.savez(handle, **stored)
-    meta_partial = path.with_name(f"{path.stem}.json.{tag}")
-    meta_partial.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-    meta_partial.replace(path.with_suffix(".json"))
+    save_document(path.with_suffix(".json"), json.loads(json.dumps(meta, default=str)))
     partial.replace(path)
 
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from nonbinary_ft.analysis.cache import (
     CACHE_FORMAT,
+    cache_folder,
     content_key,
     data_identity,
     load_arrays,
@@ -34,8 +35,13 @@ from nonbinary_ft.analysis.cache import (
     weights_identity,
 )
 from nonbinary_ft.config import DataConfig, ExperimentConfig
-from nonbinary_ft.data import DataSplits, build_datasets, create_transforms
-from nonbinary_ft.errors import AnalysisError
+from nonbinary_ft.data import (
+    DataSplits,
+    build_datasets,
+    create_transforms,
+    source_sample_error,
+)
+from nonbinary_ft.errors import AnalysisError, NbftError
 from nonbinary_ft.models.loading import create_backbone
 from nonbinary_ft.training.device import resolve_device
 
@@ -228,7 +234,7 @@ def extract_features(
     splits = build_datasets(data, eval_tf, eval_tf)
     inputs = _key_inputs(config, data, splits, eval_tf)
     key = content_key(inputs)
-    path = Path(config.analysis.cache_dir) / "features" / f"{key}.npz"
+    path = cache_folder(config.analysis.cache_dir, "features") / f"{key}.npz"
     cached = load_arrays(path)
     if cached is not None:
         logger.info("features: cache hit %s", key)
@@ -250,12 +256,16 @@ def source_sample_features(config: ExperimentConfig) -> tuple[np.ndarray, np.nda
         ``(features, labels)``, or ``None`` when no source sample is configured.
 
     Raises:
-        as :func:`extract_features`.
+        ConfigError: naming ``analysis.source_sample`` when its images cannot be read.
+        ModelError: as :func:`extract_features`.
     """
     source = config.analysis.source_sample
     if source is None:
         return None
-    sample = extract_features(config, data=source)
+    try:
+        sample = extract_features(config, data=source)
+    except NbftError as error:
+        raise source_sample_error(source, error) from None
     parts = [getattr(sample, name) for name in SPLITS]
     return (
         np.concatenate([part.features for part in parts]),

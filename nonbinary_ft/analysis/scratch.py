@@ -4,6 +4,10 @@ Its accuracy minus the fixed-feature accuracy is the paper's best predictor of h
 pre-trained weights fit (section 4.6). It is a whole training run, so it has its own budget
 (``analysis.scratch``), can be switched off, and can be given instead of trained (a result
 from an earlier run, or from a trial the sweep scheduled).
+
+Like the features, a finished run is cached under a content key of everything that decides
+its outcome (the from-scratch recipe, the data and its images, the torch and timm versions),
+so a second ``nbft recommend`` or sweep on the same target does not train it again.
 """
 
 from __future__ import annotations
@@ -13,15 +17,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import timm
+import torch
+
+from nonbinary_ft.analysis.cache import (
+    cache_folder,
+    content_key,
+    load_document,
+    samples_fingerprint,
+    save_document,
+)
 from nonbinary_ft.config import ExperimentConfig, TrialSettings
-from nonbinary_ft.data import DataSplits
+from nonbinary_ft.data import DataSplits, read_samples
 from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.results.schema import EpochRecord
 from nonbinary_ft.vocabulary import TrialStatus
 
-__all__ = ["ScratchResult", "scratch_config", "scratch_baseline", "given_scratch"]
+__all__ = [
+    "ScratchResult",
+    "scratch_config",
+    "scratch_baseline",
+    "scratch_key",
+    "given_scratch",
+]
 
 logger = logging.getLogger(__name__)
+
+# Bumped whenever the from-scratch run's training changes meaning: old entries then miss.
+SCRATCH_CACHE_FORMAT = 1
+
+# Fields that decide where or how fast a run goes, never what it learns. Mixed precision
+# and the memory layout do change the numbers in the last digits, as the device does; a
+# cached run stands for the same measurement.
+_RUN_FIELDS_WITHOUT_EFFECT = {
+    "name": True,
+    "train": {"device", "amp", "channels_last", "test_every_epoch"},
+    "data": {"num_workers", "download", "eval_batch_size"},
+    "analysis": True,
+    "sweep": True,
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +91,13 @@ class ScratchResult:
         document = {name: getattr(self, name) for name in self.__dataclass_fields__}
         document["curve"] = [record.to_report() for record in self.curve]
         return document
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> ScratchResult:
+        """The inverse of :meth:`to_dict`."""
+        curve = tuple(EpochRecord.from_report(item) for item in document.get("curve") or ())
+        fields = {name: document.get(name) for name in cls.__dataclass_fields__}
+        return cls(**{**fields, "curve": curve})
 
 
 def given_scratch(val_accuracy: float, test_accuracy: float | None = None) -> ScratchResult:
@@ -107,7 +148,8 @@ def scratch_config(config: ExperimentConfig) -> ExperimentConfig:
 def scratch_baseline(
     config: ExperimentConfig, workdir: str | Path, data: DataSplits | None = None
 ) -> ScratchResult:
-    """Train the full model from random init with ``analysis.scratch``'s budget.
+    """Train the full model from random init with ``analysis.scratch``'s budget, or read
+    the run from the cache (``analysis.cache_dir/scratch``) when it was trained before.
 
     Args:
         config: the experiment.
@@ -115,12 +157,41 @@ def scratch_baseline(
         data: already-built splits with the scratch run's transforms; default: built here.
 
     Raises:
-        ConfigError, ModelError, DataError: bad input, before any training step.
+        ConfigError, ModelError, DataError: bad input (a cache folder that cannot be written
+            included), before any training step.
     """
+    run = scratch_config(config)
+    path = cache_folder(config.analysis.cache_dir, "scratch") / f"{scratch_key(run)}.json"
+    cached = load_document(path)
+    if cached is not None:
+        logger.info("scratch: cache hit %s", path.stem)
+        return ScratchResult.from_dict(cached)
+    result = _train(run, workdir, data)
+    if result.status == "completed":  # a diverged run may be bad luck: not remembered
+        save_document(path, result.to_dict())
+        logger.info("scratch: cached %s (%s)", path.stem, path)
+    return result
+
+
+def scratch_key(run: ExperimentConfig) -> str:
+    """The content key of a from-scratch run (:func:`scratch_config`'s experiment)."""
+    samples = read_samples(run.data)
+    return content_key(
+        {
+            "format": SCRATCH_CACHE_FORMAT,
+            "run": run.model_dump(mode="json", exclude=_RUN_FIELDS_WITHOUT_EFFECT),
+            "images": {
+                name: samples_fingerprint(getattr(samples, name))
+                for name in ("train", "val", "test")
+            },
+            "versions": {"torch": torch.__version__.split("+")[0], "timm": timm.__version__},
+        }
+    )
+
+
+def _train(run: ExperimentConfig, workdir: str | Path, data: DataSplits | None) -> ScratchResult:
     # Imported here: the training stack is heavy and not needed for the cheap evidence.
     from nonbinary_ft.training.trial import run_trial
-
-    run = scratch_config(config)
 
     def log_epoch(record: EpochRecord, checkpoint: Path | None) -> None:
         logger.info(

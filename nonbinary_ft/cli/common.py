@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from nonbinary_ft.errors import ConfigError, NbftError
+from nonbinary_ft.paths import check_writable_folder
 
 __all__ = [
     "out",
@@ -105,16 +106,21 @@ def _install_logging(verbose: bool) -> _HeldLogs:
 def handle_errors(command: F) -> F:
     """Bad input: one line on stderr, exit 2. Any other failure: exit 1.
 
-    A setting found bad while running (a device this machine lacks, ...) is named with the
-    command's sweep file when the error does not name a file already."""
+    A command's ``--out`` folder (``out_dir``) is checked first: a file in its way is found
+    before any work. A setting found bad while running (a device this machine lacks, ...) is
+    named with the command's sweep file when the error does not name a file already (an
+    option's error, ``--out``, names none)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         held = _install_logging(bool(kwargs.get("verbose")))
         try:
+            if kwargs.get("out_dir") is not None:
+                check_writable_folder(kwargs["out_dir"], "--out")
             return command(*args, **kwargs)
         except NbftError as error:
-            if isinstance(error, ConfigError) and kwargs.get("sweep_file") is not None:
+            from_file = kwargs.get("sweep_file") is not None
+            if isinstance(error, ConfigError) and from_file and not error.field.startswith("--"):
                 error = error.from_file(kwargs["sweep_file"])
             held.drop()
             err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)

@@ -111,20 +111,27 @@ def finetune(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
     set_: Overrides = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Run folder (default: runs/<name>/finetune).")
+        Path | None,
+        typer.Option("--out", help="Run folder (default: runs/<name>/finetune)."),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Resume from this checkpoint directory.")
+        Path | None,
+        typer.Option(help="Resume from this trial checkpoint folder (the one holding state.pt)."),
     ] = None,
     json_output: JsonFlag = False,
     verbose: Verbose = False,
 ) -> None:
     """Run one fine-tuning trial with the sweep file's settings (and --set overrides)."""
     from nonbinary_ft.config import apply_overrides, load_config
+    from nonbinary_ft.errors import ConfigError
     from nonbinary_ft.results import EpochRecord, write_json
     from nonbinary_ft.training.trial import run_trial
 
     config = apply_overrides(load_config(sweep_file), set_ or [])
+    if resume is not None and not resume.is_dir():
+        why = "It is a file." if resume.exists() else "It does not exist."
+        raise ConfigError("--resume", "a trial's checkpoint folder (the one holding state.pt)",
+                          str(resume), why)  # fmt: skip
     workdir = out_dir or Path("runs") / config.name / "finetune"
     console = err if json_output else out
     settings = config.settings.model_dump()
@@ -365,7 +372,10 @@ def k8s_render(
     ] = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Write <rayjob>.yaml and sweep.yaml here, not to stdout."),
+        typer.Option(
+            "--out",
+            help="Write <rayjob>.yaml and sweep.yaml here, not to stdout.",
+        ),
     ] = None,
     k8s_dir: Annotated[
         Path | None, typer.Option(help="The kustomize tree (default: this checkout's k8s/).")
@@ -381,10 +391,7 @@ def k8s_render(
     manifests for `kubectl apply -f -`.
     """
     from nonbinary_ft.deploy import RenderError, render_sweep
-    from nonbinary_ft.errors import ConfigError
 
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError("--out", "a folder (created if missing)", str(out_dir), "It is a file.")
     try:
         rendered = render_sweep(sweep_file, overlay, image, k8s_dir, resume=resume)
     except RenderError as error:

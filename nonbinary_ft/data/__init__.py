@@ -7,7 +7,13 @@ Typical use::
     train_loader, val_loader, test_loader = build_loaders(splits, cfg.data, seed)
 """
 
-from nonbinary_ft.data.build import READERS, build_datasets, list_readers, read_samples
+from nonbinary_ft.data.build import (
+    READERS,
+    build_datasets,
+    list_readers,
+    read_samples,
+    source_sample_error,
+)
 from nonbinary_ft.data.dataset import DataSplits, ImageList, SampleSplits, load_rgb
 from nonbinary_ft.data.digits import digits_images
 from nonbinary_ft.data.loaders import build_loaders
@@ -23,6 +29,7 @@ __all__ = [
     "build_datasets",
     "build_loaders",
     "read_samples",
+    "source_sample_error",
     "READERS",
     "list_readers",
     "load_rgb",

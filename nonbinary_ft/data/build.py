@@ -67,6 +67,17 @@ def read_samples(cfg: DataConfig) -> SampleSplits:
     return samples
 
 
+def source_sample_error(sample: DataConfig, error: Exception) -> ConfigError:
+    """``analysis.source_sample`` named as the field at fault when its images cannot be read
+    (the reader's own message speaks of a data set, not of which one)."""
+    return ConfigError(
+        "analysis.source_sample",
+        "a readable image folder of source images",
+        str(sample.root) if sample.root is not None else sample.kind,
+        str(error),
+    )
+
+
 def build_datasets(
     cfg: DataConfig, train_transform: Callable[[Any], Any], eval_transform: Callable[[Any], Any]
 ) -> DataSplits:

@@ -104,7 +104,7 @@ def _train_classes(root: Path | None) -> tuple[Path, tuple[str, ...]]:
     """
     if root is None or not root.is_dir():
         raise DataError(
-            f"Image folder {root} does not exist. Expected {_LAYOUT}; set data.root to the "
+            f"Image folder {root} does not exist. Expected {_LAYOUT}; give the root as the "
             "folder that holds train/."
         )
     train_dir = root / "train"

@@ -139,8 +139,13 @@ def report_run(
         uri = tracking_uri or tracking_uri_for(folder, results)
         out = Path(out_dir) if out_dir is not None else folder
         run_id = None
+    elif folder.exists():
+        raise ResultsError(
+            f"RUN {run} is a file: expected a sweep's run folder (the one holding sweep.yaml "
+            "and trials.json) or its MLflow parent run id"
+        )
     elif _looks_like_path(run):
-        raise ResultsError(f"{run} is not a sweep folder: it does not exist")
+        raise ResultsError(f"RUN {run} is not a sweep folder: it does not exist")
     else:
         from nonbinary_ft.tracking.artifacts import load_from_mlflow
 

@@ -24,10 +24,11 @@ import torch
 
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.data import DataSplits, build_datasets, build_loaders, create_transforms
-from nonbinary_ft.errors import ConfigError, ModelError
+from nonbinary_ft.errors import ModelError
 from nonbinary_ft.models.layers import LayerMap, LayerPlan, build_layer_map, plan_layers
 from nonbinary_ft.models.loading import create_backbone
 from nonbinary_ft.models.surgery import reinit_top_layers
+from nonbinary_ft.paths import check_writable_folder
 from nonbinary_ft.regularization import L2SPRegulariser
 from nonbinary_ft.results.schema import EpochRecord
 from nonbinary_ft.training.device import resolve_device
@@ -155,7 +156,10 @@ def load_checkpoint(directory: str | Path, device: torch.device | str = "cpu") -
     """
     path = Path(directory) / CHECKPOINT_FILE
     if not path.is_file():
-        raise ModelError(f"{path}: no trial checkpoint there")
+        raise ModelError(
+            f"{path}: no trial checkpoint there (expected the {CHECKPOINT_FILE} that a trial "
+            "writes into its checkpoint folder)"
+        )
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch raises pickle's, zip's and its own errors alike
@@ -303,15 +307,10 @@ def _writable_folder(folder: Path) -> Path:
     """``folder``, made if needed, before any epoch: an epoch is never trained to be lost.
 
     Raises:
-        ConfigError: it is a file, or it cannot be made.
+        ConfigError: a file is in its way, or it cannot be written.
     """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError, PermissionError) as error:
-        reason = "it is a file" if folder.is_file() else type(error).__name__
-        raise ConfigError(
-            "the run folder (--out)", "a folder that can be written", f"{folder} ({reason})"
-        ) from None
+    check_writable_folder(folder, "the run folder (--out)")
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 

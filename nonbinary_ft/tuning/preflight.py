@@ -19,10 +19,12 @@ from pathlib import Path
 
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.errors import ConfigError, NbftError
+from nonbinary_ft.paths import check_writable_folder
 from nonbinary_ft.tracking.server import CONNECT_TIMEOUT_S, check_server
 from nonbinary_ft.tuning.plan import StorageLocation
 
 __all__ = ["CONNECT_TIMEOUT_S", "check_ray_address", "preflight"]
+
 
 def check_ray_address(address: str) -> None:
     """A ``host:port`` (or ``ray://host:port``) address accepts a TCP connection in time.
@@ -46,8 +48,6 @@ def check_ray_address(address: str) -> None:
         ) from None
 
 
-
-
 def _check_model(config: ExperimentConfig) -> None:
     if config.model.pretrained == "checkpoint":
         from nonbinary_ft.models.loading import load_state_dict_file
@@ -56,18 +56,15 @@ def _check_model(config: ExperimentConfig) -> None:
 
 
 def _check_data(config: ExperimentConfig) -> None:
-    from nonbinary_ft.data import read_samples
+    from nonbinary_ft.data import read_samples, source_sample_error
 
     read_samples(config.data)
     sample = config.analysis.source_sample
     if sample is not None and config.analysis.in_sweep:
         try:
             read_samples(sample)
-        except Exception as error:
-            raise ConfigError(
-                "analysis.source_sample", "a readable image folder of source images",
-                getattr(sample, "root", sample), str(error),
-            ) from None  # fmt: skip
+        except NbftError as error:
+            raise source_sample_error(sample, error) from None
 
 
 def _check_device(config: ExperimentConfig) -> None:
@@ -98,22 +95,6 @@ def _check_s3(storage: StorageLocation) -> None:
     if info.type.name == "NotFound":
         raise ConfigError("sweep.storage.path", "an S3 location in an existing bucket",
                           storage.root, f"bucket '{bucket}' not found")  # fmt: skip
-
-
-def _check_storage(local_dir: Path) -> None:
-    """The run folder, or the nearest folder above it that exists, is a writable folder
-    (nothing is created here: a dry run leaves no trace)."""
-    existing = local_dir.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    why = None
-    if not existing.is_dir():
-        why = f"{existing} is a file, not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        why = f"{existing} is not writable by this user"
-    if why is not None:
-        raise ConfigError("sweep.storage.path", "a folder this user can write",
-                          str(local_dir), why)  # fmt: skip
 
 
 def _check_mlflow(tracking_uri: str, field: str) -> None:
@@ -167,7 +148,7 @@ def _where_it_runs(config: ExperimentConfig, plan_only: bool) -> list[str]:
 def _checks(
     config: ExperimentConfig, tracking_uri: str, storage: StorageLocation, plan_only: bool
 ) -> list[str]:
-    _check_storage(storage.local_dir)
+    check_writable_folder(storage.local_dir, "sweep.storage.path")
     if storage.is_s3:
         _check_s3(storage)
     if os.environ.get("RAY_ADDRESS"):

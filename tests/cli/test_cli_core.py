@@ -150,12 +150,12 @@ def test_out_that_is_a_file_and_a_missing_resume_folder_fail_before_any_epoch(tm
     sweep = str(_sweep_file(tmp_path))
     taken = tmp_path / "taken"
     taken.write_text("a file, not a folder")
-    _assert_bad_input(["finetune", sweep, "--out", str(taken)], "--out", "it is a file")
+    _assert_bad_input(["finetune", sweep, "--out", str(taken)], "'--out'", f"{taken} is a file")
     absent = tmp_path / "absent"
     _assert_bad_input(
         ["finetune", sweep, "--out", str(tmp_path / "run"), "--resume", str(absent)],
-        str(absent / "state.pt"),
-        "no trial checkpoint there",
+        "'--resume'",
+        "does not exist",
     )
     # The state.pt file itself instead of its folder is no checkpoint folder either.
     (tmp_path / "cut").mkdir()
@@ -169,7 +169,8 @@ def test_out_that_is_a_file_and_a_missing_resume_folder_fail_before_any_epoch(tm
             "--resume",
             str(tmp_path / "cut" / "state.pt"),
         ],
-        "no trial checkpoint there",
+        "'--resume'",
+        "It is a file",
     )
 
 
