@@ -5,15 +5,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt pins the whole dependency set: the same versions here, in CI and in the image.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# After a change to pyproject.toml's dependencies: install unpinned, then pin what resolved.
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^nonbinary'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 # The quickstart sweep end to end (analysis, search, final runs, report). Run again, it
 # resumes the sweep in runs/quickstart (a finished one is only re-reported, nothing re-runs);

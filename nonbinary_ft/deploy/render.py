@@ -77,9 +77,10 @@ class RenderedSweep:
 
 
 def default_k8s_dir() -> Path:
-    """The ``k8s/`` folder of this checkout, else ``./k8s``."""
-    beside_package = Path(__file__).resolve().parents[2] / "k8s"
-    return beside_package if beside_package.is_dir() else Path("k8s")
+    """The manifests shipped with the package (``k8s/`` of the repository, which
+    ``nonbinary_ft/deploy/manifests`` links to in a checkout), else ``./k8s``."""
+    shipped = Path(__file__).resolve().parent / "manifests"
+    return shipped if shipped.is_dir() else Path("k8s")
 
 
 def list_overlays(k8s_dir: Path) -> list[str]:
@@ -135,7 +136,9 @@ def render_sweep(
             k8s_dir, tree, ignore=shutil.ignore_patterns("schemas", "secrets", "images")
         )
         stack = tree / "overlays" / overlay / "sweep"
-        cluster = _cluster_settings(_kustomize(kubectl, stack))
+        base_manifests = _kustomize(kubectl, stack)
+        _check_trials_fit(base_manifests, config, overlay)
+        cluster = _cluster_settings(base_manifests)
         sweep_yaml = in_cluster_sweep(Path(sweep_file), config, cluster)
         (tree / SWEEP_FILE_IN_BASE).write_text(sweep_yaml)
         # What the cluster will read must be valid too (the rewritten file is checked again).
@@ -232,10 +235,10 @@ def _split_image(image: str) -> dict[str, str]:
 
 def _warn_about_paths(config: ExperimentConfig) -> None:
     root = config.data.root
-    if root is not None and not str(root).startswith("/data"):
+    if root is not None and not str(root).startswith(("/data", "s3://")):
         logger.warning(
             "data.root is %s, but in the cluster data sets are under /data (the nbft-datasets "
-            "volume, read-only): use /data/<folder>",
+            "volume, read-only) or in S3: use /data/<folder> or s3://bucket/prefix",
             root,
         )
 
@@ -255,6 +258,53 @@ def _kustomize(kubectl: str, folder: Path) -> str:
         detail = " ".join(done.stderr.split())
         raise RenderError(f"kubectl kustomize failed: {detail}")
     return done.stdout
+
+
+def _worker_limits(manifests: str) -> dict[str, Any]:
+    for document in yaml.safe_load_all(manifests):
+        if document and document.get("kind") == "RayJob":
+            (group, *_) = document["spec"]["rayClusterSpec"]["workerGroupSpecs"]
+            return group["template"]["spec"]["containers"][0]["resources"].get("limits", {})
+    raise RenderError("the overlay renders no RayJob")
+
+
+def _check_trials_fit(manifests: str, config: ExperimentConfig, overlay: str) -> None:
+    """A trial's request fits one worker of the overlay, and GPU workers get GPU trials.
+
+    A trial that asks for more than a worker has waits forever (Pending until the RayJob's
+    deadline); GPUs no trial asks for are paid for and idle.
+
+    Raises:
+        ConfigError: naming ``sweep.resources.gpus`` or ``.cpus`` and the overlay.
+    """
+    limits = _worker_limits(manifests)
+    worker_gpus = int(limits.get("nvidia.com/gpu", 0))
+    trial = config.sweep.resources
+    where = f"the overlay '{overlay}'"
+    if worker_gpus and trial.gpus <= 0:
+        raise ConfigError(
+            "sweep.resources.gpus", f"> 0 for {where}, whose workers have {worker_gpus} GPU",
+            trial.gpus, "Set gpus: 1 (and train.device: cuda), or render with --overlay dev "
+            "(CPU workers).",
+        )  # fmt: skip
+    if trial.gpus > worker_gpus:
+        raise ConfigError(
+            "sweep.resources.gpus", f"at most {worker_gpus} for {where} (GPUs per worker)",
+            trial.gpus, "A trial asking for more would wait forever; render with "
+            "--overlay gpu-cluster for GPU workers.",
+        )  # fmt: skip
+    worker_cpus = _cpus(limits.get("cpu", "0"))
+    if worker_cpus and trial.cpus > worker_cpus:
+        raise ConfigError(
+            "sweep.resources.cpus", f"at most {worker_cpus:g} for {where} (CPUs per worker)",
+            trial.cpus, "A trial asking for more would wait forever.",
+        )  # fmt: skip
+
+
+def _cpus(quantity: str | int | float) -> float:
+    """A Kubernetes CPU quantity ('2', '500m') in CPUs."""
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 def _cluster_settings(manifests: str) -> dict[str, str]:

@@ -76,8 +76,9 @@ def test_the_prior_ships_with_the_package():
 
 
 @pytest.mark.slow
-def test_the_prior_is_found_by_a_fresh_install(tmp_path):
-    """The wheel carries the prior: installed alone into a folder, it reads the same tables."""
+def test_the_prior_and_the_manifests_are_found_by_a_fresh_install(tmp_path):
+    """The wheel carries the prior and k8s/: installed alone into a folder, away from any
+    checkout, it reads the same tables and renders a sweep's manifests."""
     root = PRIOR_DIR.parents[2]
     wheels = tmp_path / "wheels"
     subprocess.run(
@@ -107,3 +108,19 @@ def test_the_prior_is_found_by_a_fresh_install(tmp_path):
     document = json.loads(found.stdout)
     assert document["dir"].startswith(str(target))
     assert document["names"] == sorted(past.name for past in read_prior())
+    render = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        from nonbinary_ft.deploy import default_k8s_dir, render_sweep
+        print(default_k8s_dir())
+        print(render_sweep(sys.argv[2], "dev").manifests)
+        """
+    )
+    quickstart = root / "sweeps" / "quickstart.yaml"
+    rendered = subprocess.run(
+        [sys.executable, "-c", render, str(target), str(quickstart)], cwd=tmp_path, check=True,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    shipped, manifests = rendered.stdout.split("\n", 1)
+    assert shipped.startswith(str(target)) and "kind: RayJob" in manifests

@@ -15,18 +15,43 @@ def _dockerfile_args(text: str) -> dict[str, str]:
     return dict(re.findall(r"^ARG (\w+)=(\S+)$", text, flags=re.M))
 
 
-def test_nbft_image_is_rays_gpu_image_of_the_pinned_version_run_as_ray():
+def test_nbft_image_is_rays_image_of_the_pinned_version_and_cuda_flavour_run_as_ray():
     text = (REPO / "Dockerfile").read_text()
     args = _dockerfile_args(text)
     assert args["RAY_VERSION"] == ray.__version__
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert f"ray[tune]=={ray.__version__}" in pyproject["project"]["dependencies"]
     (base,) = re.findall(r"^FROM (\S+)", text, flags=re.M)
-    assert base == "rayproject/ray:${RAY_VERSION}-${PYTHON_TAG}-gpu"
-    assert args["PYTHON_TAG"] == "py311"
+    # One build argument picks Ray's CUDA image and torch's CUDA build together.
+    assert base == "rayproject/ray:${RAY_VERSION}-${PYTHON_TAG}-${CUDA}"
+    assert args["PYTHON_TAG"] == "py311" and args["CUDA"] == "cu128"
+    assert '"https://download.pytorch.org/whl/${CUDA}"' in text
     users = re.findall(r"^USER (\S+)", text, flags=re.M)
     assert users and users[-1] == "ray"
-    assert re.search(r"pip install --no-cache-dir \.", text)
+
+
+def test_a_code_change_reuses_the_dependency_layer_pinned_by_the_shared_lock():
+    text = (REPO / "Dockerfile").read_text()
+    copies = re.findall(r"^COPY --chown=\S+ (.+) \S+$", text, flags=re.M)
+    installs = [m.start() for m in re.finditer(r"^RUN pip install", text, flags=re.M)]
+    dependencies, code = installs
+    # Only pyproject.toml and the lock are in the context before the dependencies install.
+    before = [c for c in copies if text.index(c) < dependencies]
+    assert before == ["pyproject.toml constraints.txt"]
+    assert "-c constraints.txt" in text[dependencies:code]
+    assert text.index("nonbinary_ft ./nonbinary_ft") > dependencies
+    assert "--no-deps ." in text[code:]
+    # The same lock is what `make` installs (and so CI, which runs make test).
+    assert "-c constraints.txt" in (REPO / "Makefile").read_text()
+    pins = dict(
+        line.split("==", 1)
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert pins["ray"] == ray.__version__ and pins["mlflow"] == mlflow.__version__
+    import torch
+
+    assert pins["torch"] == torch.__version__.split("+")[0]
     rayjob = yaml.safe_load((K8S / "base" / "sweep" / "rayjob.yaml").read_text())
     assert rayjob["spec"]["rayClusterSpec"]["rayVersion"] == ray.__version__
 
@@ -39,7 +64,9 @@ def test_dockerignore_sends_only_what_the_image_needs():
     ]
     assert lines[0] == "**"
     included = {line.removeprefix("!").rstrip("/") for line in lines if line.startswith("!")}
-    assert included == {"pyproject.toml", "README.md", "nonbinary_ft", "sweeps", "search_spaces"}
+    assert included == {
+        "pyproject.toml", "constraints.txt", "README.md", "nonbinary_ft", "sweeps", "search_spaces",
+    }  # fmt: skip
 
 
 def test_mlflow_image_matches_the_tested_mlflow_and_runs_non_root():

@@ -99,7 +99,7 @@ def test_validators_reject_what_kubernetes_would(rendered):
 
 
 @pytest.mark.parametrize("stack", ["dev/sweep", "gpu-cluster/sweep"])
-def test_rayjob_runs_nbft_sweep_on_a_gpu_autoscaled_cluster(rendered, stack):
+def test_rayjob_runs_nbft_sweep_on_an_autoscaled_cluster(rendered, stack):
     docs = rendered[stack]
     rayjob = _rayjob(rendered, stack)
     spec = rayjob["spec"]
@@ -112,15 +112,19 @@ def test_rayjob_runs_nbft_sweep_on_a_gpu_autoscaled_cluster(rendered, stack):
     assert cluster["rayVersion"] == ray.__version__
     head = cluster["headGroupSpec"]
     assert head["rayStartParams"]["num-cpus"] == "0"
-    (gpu,) = cluster["workerGroupSpecs"]
-    assert 0 <= gpu["minReplicas"] <= gpu["replicas"] <= gpu["maxReplicas"]
-    assert gpu["maxReplicas"] >= 1
-    worker = gpu["template"]["spec"]
+    (group,) = cluster["workerGroupSpecs"]
+    assert 0 <= group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+    assert group["maxReplicas"] >= 1
+    worker = group["template"]["spec"]
     (container,) = worker["containers"]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in worker[
-        "tolerations"
-    ]
+    limits = container["resources"]["limits"]
+    if stack == "dev/sweep":  # kind or minikube as written: no GPU asked for or tolerated
+        assert "nvidia.com/gpu" not in str(rayjob) and group["groupName"] == "cpu"
+    else:
+        assert limits["nvidia.com/gpu"] == "1" and int(limits["cpu"]) >= 12
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in worker[
+            "tolerations"
+        ]
 
     # The sweep file: a ConfigMap generated from a file, mounted at /config on the head.
     sweep_map = _only(docs, "ConfigMap", "nbft-sweep-file-")
@@ -164,7 +168,10 @@ def test_rayjob_runs_nbft_sweep_on_a_gpu_autoscaled_cluster(rendered, stack):
             ("AWS_ACCESS_KEY_ID", "nbft-s3"),
             ("AWS_SECRET_ACCESS_KEY", "nbft-s3"),
         ):
-            assert env[name]["valueFrom"]["secretKeyRef"]["name"] == secret, (pod_id, name)
+            if pod_id.endswith("/head") or not name.startswith("MLFLOW"):
+                assert env[name]["valueFrom"]["secretKeyRef"]["name"] == secret, (pod_id, name)
+            else:  # only the driver, on the head, logs to MLflow
+                assert name not in env, (pod_id, name)
 
 
 def test_default_sweep_file_validates_and_points_at_the_cluster():
@@ -254,4 +261,56 @@ def test_network_policies_guard_mlflow_and_postgres(rendered, stack):
         for role, template in templates.items()
         if template["metadata"]["labels"].get("nbft.io/mlflow-client") == "true"
     ]
-    assert sorted(clients) == ["gpu", "head"]
+    assert clients == ["head"]
+
+
+@pytest.mark.parametrize("stack", ["dev/sweep", "gpu-cluster/sweep"])
+def test_the_ray_cluster_is_closed_to_all_but_its_own_pods_and_kuberay(rendered, stack):
+    docs = rendered[stack]
+    policy = _only(docs, "NetworkPolicy", "nbft-ray")["spec"]
+    own = {"app.kubernetes.io/name": "nbft-sweep"}
+    assert policy["podSelector"]["matchLabels"] == own and policy["policyTypes"] == ["Ingress"]
+    peers, operator = policy["ingress"]
+    assert peers == {"from": [{"podSelector": {"matchLabels": own}}]}
+    (source,) = operator["from"]
+    assert source["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "kuberay-operator"}
+    assert operator["ports"] == [{"protocol": "TCP", "port": 8265}]  # the dashboard only
+    # The policy selects exactly the RayJob's pods: head, workers and the submitter.
+    rayjob = _rayjob(rendered, stack)["spec"]
+    templates = [
+        rayjob["rayClusterSpec"]["headGroupSpec"]["template"],
+        *[group["template"] for group in rayjob["rayClusterSpec"]["workerGroupSpecs"]],
+        rayjob["submitterPodTemplate"],
+    ]
+    for template in templates:
+        labels = template["metadata"]["labels"]
+        assert own.items() <= labels.items(), labels
+
+
+@pytest.mark.parametrize("stack", ["dev/platform", "gpu-cluster/platform"])
+def test_mlflow_reaches_postgres_as_its_own_role_not_the_superuser(rendered, stack):
+    docs = rendered[stack]
+    mlflow = _env(_only(docs, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0])
+    for name in ("PGUSER", "PGPASSWORD"):
+        assert mlflow[name]["valueFrom"]["secretKeyRef"]["name"] == "nbft-mlflow-db"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert mlflow[name]["valueFrom"]["secretKeyRef"]["name"] == "nbft-mlflow-s3"
+    postgres = _only(docs, "StatefulSet", "mlflow-postgres")["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in postgres["volumes"] if "secret" in v}
+    assert secrets == {"nbft-postgres", "nbft-mlflow-db"}
+    (script,) = _only(docs, "ConfigMap", "mlflow-postgres-initdb-")["data"].values()
+    assert "NOSUPERUSER NOCREATEDB NOCREATEROLE" in script
+    assert "ALTER DATABASE mlflow OWNER TO" in script
+    assert "CREATE DATABASE mlflow_auth OWNER" in script
+    assert "/etc/mlflow-db-credentials/password" in script  # from the Secret, not the file
+
+
+def test_the_data_volume_has_a_storage_class_per_overlay(rendered):
+    classes = {
+        stack: _only(rendered[stack], "PersistentVolumeClaim", "nbft-datasets")["spec"]
+        for stack in ("dev/platform", "gpu-cluster/platform")
+    }
+    assert classes["dev/platform"]["storageClassName"] == "standard"
+    assert classes["dev/platform"]["accessModes"] == ["ReadWriteOnce"]
+    assert classes["gpu-cluster/platform"]["storageClassName"]
+    assert classes["gpu-cluster/platform"]["accessModes"] == ["ReadWriteMany"]

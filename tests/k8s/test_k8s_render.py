@@ -78,12 +78,13 @@ def test_render_quickstart_runs_nbft_sweep_on_the_embedded_file(tmp_path):
 def test_render_sets_the_image_and_writes_files(tmp_path):
     image = "registry.example.com/team/nbft:1.2.3"
     out = tmp_path / "out"
+    gpu_sweep = REPO / "sweeps" / "paper" / "dtd.yaml"
     result = _render(
-        str(QUICKSTART), "--overlay", "gpu-cluster", "--image", image, "--out", str(out)
+        str(gpu_sweep), "--overlay", "gpu-cluster", "--image", image, "--out", str(out)
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    manifests = out / "nbft-quickstart.yaml"
+    manifests = out / f"{rayjob_name(load_config(gpu_sweep).name)}.yaml"
     docs = parse_documents(manifests.read_text())
     (rayjob,) = _by_kind(docs, "RayJob")
     cluster = rayjob["spec"]["rayClusterSpec"]
@@ -161,3 +162,24 @@ def test_render_resume_continues_the_stored_sweep():
     assert result.exit_code == 0, result.output
     (rayjob,) = _by_kind(parse_documents(result.stdout), "RayJob")
     assert rayjob["spec"]["entrypoint"] == "nbft sweep /config/sweep.yaml --resume"
+
+
+@pytest.mark.parametrize(
+    ("sweep", "overlay", "field"),
+    [
+        ("quickstart.yaml", "gpu-cluster", "'sweep.resources.gpus' must be > 0"),
+        ("paper/dtd.yaml", "dev", "'sweep.resources.gpus' must be at most 0"),
+    ],
+)
+def test_render_refuses_trials_the_overlays_workers_cannot_run(sweep, overlay, field):
+    result = _render(str(REPO / "sweeps" / sweep), "--overlay", overlay)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert field in message and f"overlay '{overlay}'" in message
+
+
+def test_every_paper_sweep_renders_for_the_gpu_cluster_and_the_quickstart_for_dev():
+    for path in sorted((REPO / "sweeps" / "paper").glob("*.yaml")):
+        result = _render(str(path), "--overlay", "gpu-cluster")
+        assert result.exit_code == 0, (path.name, result.output)
+    assert _render(str(QUICKSTART), "--overlay", "dev").exit_code == 0
