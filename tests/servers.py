@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["free_port", "wait_healthy", "serving"]
+__all__ = ["free_port", "wait_healthy", "serving", "moto_s3", "S3_CREDENTIALS"]
 
 START_TIMEOUT_S = 120
 
@@ -74,3 +74,23 @@ def serving(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def moto_s3(workdir: Path) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 (accepts :data:`S3_CREDENTIALS`); yields its endpoint."""
+    import sys
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = str(Path(sys.executable).with_name("moto_server"))
+    command = [moto, "-H", "127.0.0.1", "-p", str(port)]
+    with serving(command, f"{endpoint}/moto-api/", workdir, {**os.environ, **S3_CREDENTIALS}):
+        yield endpoint

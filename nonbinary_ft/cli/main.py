@@ -105,6 +105,16 @@ def _epoch_line(record: Any) -> str:
     )
 
 
+def _check_checkpoint_folder(resume: Path | None) -> None:
+    """--resume names a folder (the trial's checkpoint loader then names a missing state.pt)."""
+    if resume is not None and not resume.is_dir():
+        from nonbinary_ft.errors import ConfigError
+
+        why = "It is a file." if resume.exists() else "It does not exist."
+        raise ConfigError("--resume", "a trial's checkpoint folder (the one holding state.pt)",
+                          str(resume), why)  # fmt: skip
+
+
 @app.command()
 @handle_errors
 def finetune(
@@ -123,15 +133,11 @@ def finetune(
 ) -> None:
     """Run one fine-tuning trial with the sweep file's settings (and --set overrides)."""
     from nonbinary_ft.config import apply_overrides, load_config
-    from nonbinary_ft.errors import ConfigError
     from nonbinary_ft.results import EpochRecord, write_json
     from nonbinary_ft.training.trial import run_trial
 
     config = apply_overrides(load_config(sweep_file), set_ or [])
-    if resume is not None and not resume.is_dir():
-        why = "It is a file." if resume.exists() else "It does not exist."
-        raise ConfigError("--resume", "a trial's checkpoint folder (the one holding state.pt)",
-                          str(resume), why)  # fmt: skip
+    _check_checkpoint_folder(resume)
     workdir = out_dir or Path("runs") / config.name / "finetune"
     console = err if json_output else out
     settings = config.settings.model_dump()

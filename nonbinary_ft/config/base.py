@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from nonbinary_ft.errors import ConfigError
@@ -25,6 +25,7 @@ __all__ = [
     "PositiveFloat",
     "NonNegativeFloat",
     "AbsolutePath",
+    "DataRoot",
     "invalid",
     "config_error_from_validation",
     "validate_model",
@@ -37,6 +38,18 @@ NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # A path read relative to the working directory where the file is loaded, stored absolute:
 # Ray runs each trial in a folder of its own, where a relative path would point elsewhere.
 AbsolutePath = Annotated[Path, AfterValidator(lambda path: path.expanduser().absolute())]
+
+
+def _data_root(value: str | Path) -> str | Path:
+    if isinstance(value, str) and value.startswith("s3://"):
+        if not value.removeprefix("s3://").split("/", 1)[0]:
+            raise ValueError("an s3:// URI names a bucket: s3://bucket/prefix")
+        return value.rstrip("/")
+    return Path(value).expanduser().absolute()
+
+
+DataRoot = Annotated[str | Path, BeforeValidator(_data_root)]
+"""A local folder (made absolute) or an object-storage URI (``s3://bucket/prefix``, kept)."""
 
 # The error type of :func:`invalid`; its context carries the field and what was expected.
 _INVALID = "nbft_invalid"

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from nonbinary_ft.config.base import (
     AbsolutePath,
+    DataRoot,
     FrozenModel,
     NonNegativeFloat,
     PositiveFloat,
@@ -99,8 +100,10 @@ class DataConfig(FrozenModel):
     """The target data set and how it is fed to the model."""
 
     kind: DataKind = Field(description="Which data set reader to use.")
-    root: AbsolutePath | None = Field(
-        None, description="Folder of the data set (not needed for 'digits' and 'synthetic')."
+    root: DataRoot | None = Field(
+        None,
+        description="Folder of the data set (not needed for 'digits' and 'synthetic'); for "
+        "'imagefolder' also s3://bucket/prefix, copied to each machine's disk on first use.",
     )
     download: bool = Field(
         False, description="Let torchvision download the data set (needs network)."
@@ -151,6 +154,9 @@ class DataConfig(FrozenModel):
             raise invalid("crop_scale", "two fractions 0 < low <= high <= 1", list(self.crop_scale))
         if self.kind not in ("digits", "synthetic") and self.root is None:
             raise invalid("root", f"the data folder for kind '{self.kind}'")
+        if isinstance(self.root, str) and self.kind != "imagefolder":
+            raise invalid("root", f"a local folder for kind '{self.kind}' (s3:// is read "
+                          "for 'imagefolder' only)", self.root)  # fmt: skip
         # Both shares may be held out of the same training images (digits, synthetic, an
         # image folder with neither val/ nor test/), so together they must leave some.
         if self.val_fraction + self.test_fraction >= 1:

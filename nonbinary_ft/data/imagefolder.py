@@ -15,6 +15,7 @@ from PIL import Image
 
 from nonbinary_ft.config import DataConfig
 from nonbinary_ft.data.dataset import IMAGE_EXTENSIONS, Sample, SampleSplits
+from nonbinary_ft.data.remote import is_remote, local_copy
 from nonbinary_ft.data.splits import stratified_holdout
 from nonbinary_ft.errors import DataError
 
@@ -138,7 +139,10 @@ def read_imagefolder(cfg: DataConfig) -> SampleSplits:
             folders, a class folder is empty or wholly corrupt, or ``val``/``test`` holds a
             class that ``train`` lacks.
     """
-    root = Path(cfg.root) if cfg.root is not None else None
+    if is_remote(cfg.root):
+        root = local_copy(str(cfg.root))
+    else:
+        root = Path(cfg.root) if cfg.root is not None else None
     root, classes = _train_classes(root)
     train_dir = root / "train"
     class_to_idx = {name: i for i, name in enumerate(classes)}

@@ -10,9 +10,13 @@ Cost estimate (documented for --dry-run). With ``E`` epochs per trial, ``t`` the
 trial: search epochs = trials x expected epochs per trial, where the expectation is ``E`` with
 no scheduler and, under ASHA (grace period ``q``, reduction factor ``r``), about
 ``q + sum_i (rung_{i+1} - rung_i) / r^(i+1)`` with rungs at ``q r^i`` below ``E`` (a fraction
-``1/r`` of the trials passes each rung); final epochs = top_n x seeds x E. Trial-hours =
-epochs x t / 3600 and GPU-hours = trial-hours x g. Pruning by the analysis only lowers it;
-``budget.max_wall_time_s`` caps the search stage's wall time, not its GPU-hours.
+``1/r`` of the trials passes each rung); final epochs = top_n x seeds x E; the binary
+baseline's re-runs, at most (one per baseline learning rate) x seeds x E (one setting when
+the search tried a binary one, none when a top setting is binary); the from-scratch run of
+stage 1 = ``analysis.scratch.epochs`` (when it is trained in the sweep and not cached from an
+earlier run). Trial-hours = all those epochs x t / 3600, an upper bound, and GPU-hours =
+trial-hours x g. Pruning by the analysis only lowers it; ``budget.max_wall_time_s`` caps the
+search stage's wall time, not its GPU-hours.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from nonbinary_ft.config import ExperimentConfig, SweepConfig
 from nonbinary_ft.config.space import Grid, SearchSpace, dump_space
 from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.search.algorithms import scheduler_kind
+from nonbinary_ft.tuning.final import BASELINE_LR_FACTORS
 from nonbinary_ft.search.sampling import (
     SpaceSource,
     constrain_space,
@@ -131,6 +136,8 @@ class CostEstimate:
     search_trials: int
     expected_epochs_per_trial: float
     final_trials: int
+    baseline_trials_max: int
+    scratch_epochs: int
     epochs_per_trial: int
     epoch_time_s: float
     gpus_per_trial: float
@@ -237,13 +244,21 @@ def estimate_cost(config: ExperimentConfig, num_trials: int) -> CostEstimate:
         )
     else:
         per_trial = float(epochs)
-    final_trials = sweep.final.top_n * len(sweep.final.seeds)
-    total_epochs = num_trials * per_trial + final_trials * epochs
+    seeds = len(sweep.final.seeds)
+    final_trials = sweep.final.top_n * seeds
+    baseline_trials = len(BASELINE_LR_FACTORS) * seeds if sweep.final.top_n else 0
+    scratch = config.analysis.scratch
+    scratch_epochs = scratch.epochs if config.analysis.in_sweep and scratch.enabled else 0
+    total_epochs = (
+        num_trials * per_trial + (final_trials + baseline_trials) * epochs + scratch_epochs
+    )
     trial_hours = total_epochs * sweep.budget.epoch_time_s / 3600
     return CostEstimate(
         search_trials=num_trials,
         expected_epochs_per_trial=round(per_trial, 3),
         final_trials=final_trials,
+        baseline_trials_max=baseline_trials,
+        scratch_epochs=scratch_epochs,
         epochs_per_trial=epochs,
         epoch_time_s=sweep.budget.epoch_time_s,
         gpus_per_trial=sweep.resources.gpus,

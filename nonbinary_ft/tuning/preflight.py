@@ -57,8 +57,12 @@ def _check_model(config: ExperimentConfig) -> None:
 
 def _check_data(config: ExperimentConfig) -> None:
     from nonbinary_ft.data import read_samples, source_sample_error
+    from nonbinary_ft.data.remote import check_remote, is_remote
 
-    read_samples(config.data)
+    if is_remote(config.data.root):
+        check_remote(str(config.data.root))  # listed, not downloaded: each worker copies it
+    else:
+        read_samples(config.data)
     sample = config.analysis.source_sample
     if sample is not None and config.analysis.in_sweep:
         try:

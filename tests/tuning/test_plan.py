@@ -34,9 +34,20 @@ def test_grid_plan_counts_trials_resources_and_gpu_hours(tmp_path, make_config):
     plan = plan_sweep(config, None)
     assert plan.num_layers == 6 and plan.num_trials == 3 and len(plan.grid) == 3
     assert plan.resources == {"CPU": 2.0, "GPU": 0.5}
-    # (3 search + 2 x 3 final trials) x 2 epochs x 90 s x 0.5 GPU
-    assert plan.cost.trial_hours == pytest.approx(9 * 2 * 90 / 3600)
-    assert plan.cost.gpu_hours == pytest.approx(9 * 2 * 90 / 3600 * 0.5)
+    # Every stage: (3 search + 2 x 3 final + at most 3 baseline rates x 3 seeds) trials x 2
+    # epochs, plus the from-scratch run's epochs, x 90 s (x 0.5 GPU).
+    scratch = config.analysis.scratch.epochs
+    assert config.analysis.in_sweep and config.analysis.scratch.enabled and scratch > 0
+    assert plan.cost.final_trials == 6 and plan.cost.baseline_trials_max == 9
+    assert plan.cost.scratch_epochs == scratch
+    epochs = (3 + 6 + 9) * 2 + scratch
+    assert plan.cost.trial_hours == pytest.approx(epochs * 90 / 3600, abs=1e-3)
+    assert plan.cost.gpu_hours == pytest.approx(epochs * 90 / 3600 * 0.5, abs=1e-3)
+    # Without the scratch run in the sweep, its epochs leave the estimate.
+    analysis = config.analysis.model_copy(update={"in_sweep": False})
+    without = plan_sweep(config.model_copy(update={"analysis": analysis}), None)
+    assert without.cost.scratch_epochs == 0
+    assert without.cost.trial_hours == pytest.approx((epochs - scratch) * 90 / 3600, abs=1e-3)
     assert plan.tracking_uri == f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'mlflow.db'}"
 
 

@@ -12,34 +12,24 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import boto3
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.servers import free_port, serving
+from tests.servers import S3_CREDENTIALS, moto_s3
 
 pytestmark = pytest.mark.slow
 
 BUCKET = "nbft-sweeps"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+CREDENTIALS = S3_CREDENTIALS
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """moto's S3 server with one bucket; yields its endpoint URL."""
-    workdir = tmp_path_factory.mktemp("moto")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = str(Path(sys.executable).with_name("moto_server"))
-    command = [moto, "-H", "127.0.0.1", "-p", str(port)]
-    with serving(command, f"{endpoint}/moto-api/", workdir, {**os.environ, **CREDENTIALS}):
+    with moto_s3(tmp_path_factory.mktemp("moto")) as endpoint:
         _client(endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint
 
