@@ -27,6 +27,7 @@ from nonbinary_ft.cli.common import (
     print_json,
 )
 from nonbinary_ft.cli.history import history_app
+from nonbinary_ft.cli.sweeps import sweeps
 
 app = typer.Typer(
     name="nbft",
@@ -359,6 +360,7 @@ def report(
 
 app.add_typer(bench_app)
 app.add_typer(history_app)
+app.command()(handle_errors(sweeps))
 
 k8s_app = typer.Typer(
     name="k8s", help="Kubernetes: the KubeRay and MLflow manifests (k8s/).", no_args_is_help=True
