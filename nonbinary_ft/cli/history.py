@@ -52,7 +52,9 @@ def _first_trials(
         search.warm_start, config.model.name,
     )  # fmt: skip
     chosen = first_trials(points, plan.spaces[0], plan.num_layers, config.settings)
-    return document, [{"settings": settings, "reason": point.reason} for point, settings in chosen]
+    return document, [
+        {"settings": first.settings, "reason": first.point.reason} for first in chosen
+    ]
 
 
 def _tracking_uri(tracking_uri: str | None, sweep_file: Path | None) -> str | None:

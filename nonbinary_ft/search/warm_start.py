@@ -38,7 +38,9 @@ __all__ = [
     "WarmPoint",
     "nearest_sweeps",
     "warm_start_points",
+    "in_space",
     "fit_to_space",
+    "FirstTrial",
     "first_trials",
     "checked_sweep",
 ]
@@ -260,33 +262,55 @@ def _fit_value(distribution: Any, wanted: Any) -> Any:
     raise TypeError(f"cannot fit a value to {type(distribution).__name__}")
 
 
-def fit_to_space(
-    settings: Mapping[str, Any], space: SearchSpace, num_layers: int, base: TrialSettings
-) -> dict[str, Any]:
-    """A past sweep's settings moved into this sweep's space (nearest option, clipped range)
-    and made valid for this model; only the space's parameters are kept."""
-    fitted = {
+def in_space(settings: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """A past sweep's settings moved into this sweep's space: the nearest option, the range
+    clipped; only the space's parameters are kept. These are values the space's sampler
+    can itself propose (what is enqueued), before they are made valid for the model."""
+    return {
         name: _fit_value(distribution, settings.get(name))
         for name, distribution in space.parameters.items()
     }
-    valid = make_valid(fitted, num_layers, base)
+
+
+def fit_to_space(
+    settings: Mapping[str, Any], space: SearchSpace, num_layers: int, base: TrialSettings
+) -> dict[str, Any]:
+    """:func:`in_space`, then made valid for this model, as a sampled point is (layer counts
+    within L - k); only the space's parameters are kept."""
+    valid = make_valid(in_space(settings, space), num_layers, base)
     return {name: valid[name] for name in space.parameters}
+
+
+@dataclass(frozen=True)
+class FirstTrial:
+    """A warm start as a sweep runs it.
+
+    Attributes:
+        point: the past sweep's point it comes from.
+        enqueued: its values in the space (what the sampler is given to propose first).
+        settings: the whole trial settings it trains with (made valid for the model).
+    """
+
+    point: WarmPoint
+    enqueued: dict[str, Any]
+    settings: dict[str, Any]
 
 
 def first_trials(
     points: Sequence[WarmPoint], space: SearchSpace, num_layers: int, base: TrialSettings
-) -> list[tuple[WarmPoint, dict[str, Any]]]:
-    """What a sweep runs first: the warm-start ``points`` fitted to its space and model, each
-    with the settings it will run (the whole trial settings), repeats after fitting dropped.
-    """
+) -> list[FirstTrial]:
+    """What a sweep runs first: the warm-start ``points`` fitted to its space and model,
+    repeats after fitting dropped."""
     settable = [n for n, d in space.parameters.items() if not isinstance(d, Fixed)]
-    chosen: list[tuple[WarmPoint, dict[str, Any]]] = []
+    chosen: list[FirstTrial] = []
     seen: set[str] = set()
     for point in points:
+        enqueued = in_space(point.settings, space)
         fitted = fit_to_space(point.settings, space, num_layers, base)
         identity = json.dumps({name: fitted[name] for name in settable}, sort_keys=True)
         if identity in seen:
             continue
         seen.add(identity)
-        chosen.append((point, {**base.model_dump(), **fitted}))
+        values = {name: enqueued[name] for name in settable}
+        chosen.append(FirstTrial(point, values, {**base.model_dump(), **fitted}))
     return chosen

@@ -30,7 +30,7 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from nonbinary_ft.config.settings import TrialSettings, canonical_settings
-from nonbinary_ft.config.space import Fixed, SearchSpace
+from nonbinary_ft.config.space import SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
 from nonbinary_ft.search.algorithms import first_points, get_algorithm
 from nonbinary_ft.search.policy import DecisionLog, screen_suggestion, settings_of
@@ -274,11 +274,14 @@ class WarmStartSearcher(StatefulSearcher):
         policy = session_of(self.sweep_key).policy
         document = policy.evidence() if policy is not None else None
         evidence = EvidenceVector.from_document(document)
-        settable = [n for n, d in self.space.parameters.items() if not isinstance(d, Fixed)]
         chosen = first_trials(self.choose(evidence), self.space, self.num_layers, self.base)
-        for point, settings in chosen:
-            self.first.append({name: settings[name] for name in settable})
-            self.log.record(DecisionKind.WARM_START, point.reason, settings, saves=False)
+        for first in chosen:
+            # Enqueued as values of the space (what the sampler itself could propose); the
+            # sampler makes them valid for the model, as it does its own samples.
+            self.first.append(first.enqueued)
+            self.log.record(
+                DecisionKind.WARM_START, first.point.reason, first.settings, saves=False
+            )
         logger.info("warm start: %d settings of past sweeps first", len(self.first))
         self.sampler = self.build(self.first)
         return self.sampler

@@ -252,3 +252,39 @@ def test_grid_searcher_resumes_where_it_stopped(tmp_path):
         {"lr_high": 0.3},
         Searcher.FINISHED,
     ]
+
+
+def test_a_past_winner_the_model_must_clamp_is_enqueued_as_a_value_of_the_space(tmp_path):
+    """A prior table's winner (m = 5 of a deeper model) on test_resnet (L = 6) with k = 2
+    runs with m = L - k = 4; the sampler is given 5, the option it could itself propose (4
+    is no option: Optuna refused it, and the sweep crashed at its first suggestion)."""
+    from nonbinary_ft.config import SweepConfig, TrialSettings
+    from nonbinary_ft.config.space import parse_space
+    from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep
+    from nonbinary_ft.tuning.searcher import create_searcher
+    from nonbinary_ft.vocabulary import DecisionKind
+
+    space = parse_space({
+        "name": "small",
+        "parameters": {
+            "reinit_layers": {"type": "choice", "values": [1, 2]},
+            "lr_high": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
+            "l2sp_layers": {"type": "choice", "values": [0, 5, "all"]},
+        },
+    })  # fmt: skip
+    winner = {"reinit_layers": 2, "lr_high": 0.01, "l2sp_layers": 5, "alpha": 0.01}
+    past = PastSweep("deeper", EvidenceVector(0.5, 1.0), ((winner, 0.9),), origin="prior")
+    sweep = SweepConfig.model_validate({"search": {"algorithm": "zero_shot", "seed": 0}})
+    log = DecisionLog(tmp_path / "decisions.jsonl", epochs=2)
+    open_session(KEY, policy=None)
+    try:
+        searcher = create_searcher(
+            sweep, KEY, log, space=space, num_layers=6, base=TrialSettings(), history=[past]
+        )
+        first = searcher.suggest("t1")
+    finally:
+        close_session(KEY)
+    assert first["reinit_layers"] == 2 and first["l2sp_layers"] == 4
+    assert first["lr_high"] == pytest.approx(0.01)
+    (warm,) = [d for d in log.decisions() if d.kind == DecisionKind.WARM_START]
+    assert warm.settings["l2sp_layers"] == 4  # logged as it runs
