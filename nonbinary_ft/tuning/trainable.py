@@ -60,10 +60,13 @@ class TrainableOptions:
         final: stage 3: save the test-set softmax in the last checkpoint.
         epoch_hook: called in the worker after every report with (metrics, trial config);
             for fault-injection tests (a hook may kill its own worker).
+        rehearse_table: a replay table's folder: report its recorded epochs instead of
+            training (a rehearsal of the sweep's orchestration at any size).
     """
 
     final: bool = False
     epoch_hook: EpochHook | None = None
+    rehearse_table: str | None = None
 
 
 def trial_config_for(base: ExperimentConfig, trial_config: dict[str, Any]) -> ExperimentConfig:
@@ -198,6 +201,16 @@ def _node_id() -> str | None:
     return ray.get_runtime_context().get_node_id()
 
 
+def _rehearse(folder: str, trial_config: dict[str, Any], reporter: _TuneReporter) -> None:
+    from nonbinary_ft.history.table import read_table
+    from nonbinary_ft.replay.tabled import rehearsed_records
+
+    for record in rehearsed_records(read_table(folder), settings_of(trial_config)):
+        reporter(record, None)
+    if reporter.deferred is not None:
+        reporter.send(*reporter.deferred)
+
+
 def train_trial(
     trial_config: dict[str, Any],
     base_config: ExperimentConfig,
@@ -229,6 +242,9 @@ def train_trial(
         if last is not None and last.get("done"):
             # It finished before the driver's last snapshot caught up: report, don't retrain.
             reporter.send({**last, **extra, "replayed": True}, restored)
+            return
+        if options.rehearse_table is not None:
+            _rehearse(options.rehearse_table, trial_config, reporter)
             return
         data = _prepare_data(config)
         outcome = run_trial(config, reporter, workdir=workdir, resume_from=restored, data=data)
