@@ -23,7 +23,7 @@ import functools
 import json
 import logging
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "WarmStartSearcher",
     "create_searcher",
     "optuna_searcher",
+    "trial_identity",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ METRIC = "val_accuracy"
 MODE = "max"
 
 
-def _identity(config: dict[str, Any]) -> str:
+def trial_identity(config: dict[str, Any]) -> str:
     """What a trial trains: its settings with the values that change nothing dropped."""
     return json.dumps(canonical_settings(settings_of(config)), sort_keys=True)
 
@@ -99,8 +100,12 @@ class PruningSearcher(Searcher):
         self.max_repeats = max_repeats
         # Ray's trial id -> the id the inner searcher knows it by (they differ after a redraw).
         self._inner_ids: dict[str, str] = {}
-        # What every trial started in this sweep trains (its settings' identity).
+        # What every trial started by this driver trains (its settings' identity), what the
+        # running ones train, and what the completed ones trained (the part that is saved).
         self._started: set[str] = set()
+        self._running: dict[str, str] = {}
+        self._completed: set[str] = set()
+        self._reconciled = False
 
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict, **spec: Any
@@ -108,16 +113,31 @@ class PruningSearcher(Searcher):
         """Forwarded to the wrapped searcher."""
         return self.searcher.set_search_properties(metric, mode, config, **spec)
 
+    def _reconcile(self, restored: frozenset[str]) -> None:
+        """After a resume: the restored experiment's trials are what was started. A trial
+        the searcher's (possibly newer) state knows but the experiment does not was lost with
+        the driver: it may run again, and a grid issues its point again."""
+        lost = len(self._started - restored)
+        self._started = set(restored)
+        self._completed &= self._started
+        logger.info("resume: %d trials restored, %d lost with the driver", len(restored), lost)
+        if isinstance(self.searcher, GridSearcher):
+            self.searcher.reissue_all_but(restored)
+
     def suggest(self, trial_id: str) -> dict | None:
         """The next suggestion that is neither ruled out nor a repeat (see the class docstring)."""
-        policy = session_of(self.sweep_key).policy
+        session = session_of(self.sweep_key)
+        if session.restored is not None and not self._reconciled:
+            self._reconcile(session.restored)
+            self._reconciled = True
+        policy = session.policy
         repeats = 0
         for draw in range(self.max_draws):
             inner_id = trial_id if draw == 0 else f"{trial_id}~{draw}"
             config = self.searcher.suggest(inner_id)
             if config is None or config == Searcher.FINISHED:
                 return config
-            key = _identity(config)
+            key = trial_identity(config)
             if key in self._started:
                 repeats += 1
                 if repeats >= self.max_repeats:
@@ -125,6 +145,7 @@ class PruningSearcher(Searcher):
             elif screen_suggestion(policy, config, self.log) is None:
                 self._inner_ids[trial_id] = inner_id
                 self._started.add(key)
+                self._running[trial_id] = key
                 return config
             else:
                 # Tell the inner searcher this point was pruned, so that TPE learns from it.
@@ -145,17 +166,26 @@ class PruningSearcher(Searcher):
     ) -> None:
         """Forwarded to the wrapped searcher under its own id for the trial."""
         inner_id = self._inner_ids.pop(trial_id, trial_id)
+        key = self._running.pop(trial_id, None)
+        if key is not None:
+            self._completed.add(key)
         self.searcher.on_trial_complete(inner_id, result=result, error=error)
 
     def get_state(self) -> dict[str, Any]:
-        """The id map and what was started (Ray saves a wrapper's state this way; the inner
-        searcher saves its own)."""
-        return {"inner_ids": dict(self._inner_ids), "started": sorted(self._started)}
+        """The id map and what completed (Ray saves a wrapper's state this way; the inner
+        searcher saves its own).
+
+        Only completed trials count as repeats after a resume: a trial that was running when
+        the driver died may be missing from the experiment state Ray restores (on S3 it is
+        uploaded a few seconds behind), and it must be free to run again."""
+        return {"inner_ids": dict(self._inner_ids), "completed": sorted(self._completed)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state` (on --resume)."""
         self._inner_ids = dict(state["inner_ids"])
-        self._started = set(state["started"])
+        self._completed = set(state.get("completed", ()))
+        self._started = set(self._completed)
+        self._reconciled = False
 
     def save(self, checkpoint_path: str) -> None:
         """The inner searcher's state (Ray saves this wrapper's own through get_state)."""
@@ -214,6 +244,13 @@ class GridSearcher(StatefulSearcher):
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
         """Nothing to learn: a grid does not adapt."""
+
+    def reissue_all_but(self, started: Collection[str]) -> None:
+        """On resume: the points not in ``started`` (identities) are issued again, in order;
+        the others are not (they were issued, and the restored experiment has them)."""
+        issued = [point for point in self.points if trial_identity(point) in started]
+        lost = [point for point in self.points if trial_identity(point) not in started]
+        self.points, self._next = issued + lost, len(issued)
 
     def get_state(self) -> dict[str, Any]:
         """The points and the position in them."""

@@ -28,10 +28,15 @@ class DriverSession:
     Attributes:
         policy: the pruning policy consulted by the searcher and the scheduler (None: none).
         listener: called with a progress snapshot; None: silent.
+        restored: on --resume, the identity of what every trial in the restored experiment
+            state trains (None: not resuming, or unknown). Ray restores the searcher's state
+            from files uploaded apart from the experiment state, which may be newer; the
+            searcher reconciles with this (see ``PruningSearcher``).
     """
 
     policy: PruningPolicy | None = None
     listener: ProgressListener | None = None
+    restored: frozenset[str] | None = None
 
 
 _SESSIONS: dict[str, DriverSession] = {}

@@ -9,6 +9,7 @@ errored ones continue from their last checkpoint) and runs it with Ray's console
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -26,6 +27,8 @@ from nonbinary_ft.tuning.callbacks import MlflowTrialCallback, sweep_callbacks
 from nonbinary_ft.tuning.plan import SweepPlan
 from nonbinary_ft.tuning.preflight import check_ray_address
 from nonbinary_ft.tuning.progress import ProgressCallback
+from nonbinary_ft.tuning.searcher import trial_identity
+from nonbinary_ft.tuning.session import session_of
 from nonbinary_ft.tuning.trainable import TrainableOptions, create_trainable
 from nonbinary_ft.vocabulary import Stage
 
@@ -96,6 +99,26 @@ def _trial_name(trial: Any) -> str:
     return str(trial.trial_id)
 
 
+def restored_trials(experiment: str, filesystem: Any) -> frozenset[str] | None:
+    """What every trial of the newest experiment state in storage trains (the searcher's
+    identity of its settings): what a resumed Tuner restores. None when it cannot be read."""
+    import pyarrow.fs
+
+    filesystem = filesystem or pyarrow.fs.LocalFileSystem()
+    try:
+        found = filesystem.get_file_info(pyarrow.fs.FileSelector(experiment))
+        states = sorted(
+            info.path for info in found if info.base_name.startswith("experiment_state-")
+        )
+        with filesystem.open_input_stream(states[-1]) as stream:
+            document = json.loads(stream.readall())
+        configs = [json.loads(item[0])["config"] for item in document["trial_data"]]
+    except (OSError, IndexError, KeyError, TypeError, ValueError) as error:
+        logger.warning("cannot read the restored trials of %s (%s)", experiment, error)
+        return None
+    return frozenset(trial_identity(config) for config in configs)
+
+
 def fit_quietly(tuner: Tuner) -> Any:
     """``tuner.fit()`` with Ray's console output off and stdout kept for --json."""
     # Ray's newer console output prints an experiment header even with verbose=0; the legacy
@@ -147,6 +170,19 @@ class StageRunner:
         )
         return sweep_callbacks(scheduler, mlflow, ProgressCallback(key, stage, total))
 
+    def _resume(self, experiment: str, trainable: Any, filesystem: Any) -> Any:
+        # Errored trials are retried from their last checkpoint too: a resume is the user
+        # saying the cause is fixed (a node back, a full disk emptied).
+        tuner = Tuner.restore(
+            experiment, trainable=trainable, storage_filesystem=filesystem, resume_errored=True
+        )
+        session = session_of(self.plan.sweep_key)
+        session.restored = restored_trials(experiment, filesystem)
+        try:
+            return fit_quietly(tuner)
+        finally:
+            session.restored = None
+
     def run(
         self,
         stage: Stage,
@@ -166,13 +202,7 @@ class StageRunner:
         experiment = f"{path}/{stage}"
         if resume and Tuner.can_restore(experiment, storage_filesystem=filesystem):
             logger.info("%s: resuming %s", stage, experiment)
-            # Errored trials are retried from their last checkpoint too: a resume is the user
-            # saying the cause is fixed (a node back, a full disk emptied).
-            tuner = Tuner.restore(
-                experiment, trainable=trainable, storage_filesystem=filesystem,
-                resume_errored=True,
-            )  # fmt: skip
-            return fit_quietly(tuner)
+            return self._resume(experiment, trainable, filesystem)
         sweep = self.config.sweep
         tuner = Tuner(
             trainable,

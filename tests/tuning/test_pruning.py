@@ -154,13 +154,37 @@ def test_a_repeat_is_not_started_and_an_exhausted_space_ends_the_search(sweep_li
     assert inner.configs == [{"lr_high": 0.5}]  # three draws, then it stopped asking
 
 
-def test_what_was_started_survives_a_restore(sweep_live):
+def test_what_completed_survives_a_restore(sweep_live):
     searcher = PruningSearcher(ListSearcher([{"lr_high": 0.01}]), KEY, sweep_live.log)
     searcher.suggest("a")
+    searcher.on_trial_complete("a", {"val_accuracy": 0.5})
     inner = ListSearcher([{"lr_high": 0.01}, {"lr_high": 0.03}])
     restored = PruningSearcher(inner, KEY, sweep_live.log)
     restored.set_state(cloudpickle.loads(cloudpickle.dumps(searcher.get_state())))
     assert restored.suggest("b") == {"lr_high": 0.03}
+
+
+def test_a_resume_reconciles_with_the_trials_the_experiment_state_restored(sweep_live):
+    """Ray restores the searcher's state from files uploaded apart from the experiment state:
+    a trial the searcher started may be unknown to the restored experiment (lost with the
+    driver). It runs again; one the experiment restored is not started twice."""
+    from nonbinary_ft.tuning.searcher import GridSearcher, trial_identity
+    from nonbinary_ft.tuning.session import session_of
+
+    points = [{"lr_high": 0.01}, {"lr_high": 0.02}, {"lr_high": 0.03}]
+    before = PruningSearcher(GridSearcher(points), KEY, sweep_live.log)
+    assert [before.suggest(t) for t in ("a", "b")] == points[:2]
+    grid_state = before.searcher.get_state()
+    restored = PruningSearcher(GridSearcher(points), KEY, sweep_live.log)
+    restored.set_state(before.get_state())
+    restored.searcher.set_state(grid_state)  # the grid thinks 0.01 and 0.02 were issued
+    session_of(KEY).restored = frozenset({trial_identity(points[0])})  # 0.02 was lost
+    try:
+        assert restored.suggest("c") == points[1]  # the lost one again
+        assert restored.suggest("d") == points[2]
+        assert restored.suggest("e") == Searcher.FINISHED  # 0.01 resumes in Ray, not here
+    finally:
+        session_of(KEY).restored = None
 
 
 def _trial(trial_id: str, lr: float, status: str = "RUNNING"):
