@@ -150,9 +150,10 @@ def _partial_name(path: Path) -> Path:
 
 
 def save_document(path: Path, document: Mapping[str, Any]) -> None:
-    """Write a JSON cache entry atomically (written, then renamed)."""
+    """Write a JSON cache entry atomically (written, then renamed); values JSON cannot hold
+    are written as their ``str``."""
     partial = _partial_name(path)
-    partial.write_text(json.dumps(document, indent=2, sort_keys=True))
+    partial.write_text(json.dumps(document, indent=2, sort_keys=True, default=str))
     partial.replace(path)
 
 
@@ -189,7 +190,7 @@ def save_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str,
     partial = _partial_name(path)
     with partial.open("wb") as handle:
         np.savez(handle, **stored)
-    save_document(path.with_suffix(".json"), json.loads(json.dumps(meta, default=str)))
+    save_document(path.with_suffix(".json"), meta)
     partial.replace(path)
 
 
