@@ -20,7 +20,13 @@ Measured per size, in the sweep's own process (the driver):
 - ``mlflow_s_per_trial``: the MLflow callback's time (child runs, inputs, metrics), per trial;
 - ``results_mb``: the run folder's results files; ``report_s``, ``report_html_mb`` and
   ``report_mb`` (with its plots): the report written again from the run folder;
-- ``resume_s``: ``run_sweep(..., resume=True)`` on the finished sweep.
+- ``resume_s``: ``run_sweep(..., resume=True)`` on the finished sweep;
+- ``checkpoints_kept``: trial checkpoints left in the search stage's storage (the pruner
+  keeps those the last snapshots name);
+- ``mlflow_ui_s``, ``mlflow_ui_children_s``: MLflow's own UI on a real ``mlflow server``
+  over the sweep's database, in headless Chromium: until the runs table shows the sweep's
+  parent run, then until its unfolded child runs are listed (:mod:`benchmarks.mlflow_ui`;
+  null without Chromium).
 
 From the smallest to the largest size, ``growth`` gives each per-trial figure's exponent
 (``log(cost_large / cost_small) / log(n_large / n_small)`` of the totals; 1 is linear).
@@ -160,6 +166,7 @@ def measure_one(trials: int, workdir: Path) -> dict[str, Any]:
     trial_s = sum(float(t.time_s or 0.0) for t in run.trials)
     searched = len(run.trials)
     results_bytes = sum(p.stat().st_size for p in folder.glob("*.json*") if p.is_file())
+    ui = _mlflow_ui(run)
     return {
         "trials": searched,
         "wall_s": wall,
@@ -176,14 +183,30 @@ def measure_one(trials: int, workdir: Path) -> dict[str, Any]:
         "report_html_mb": paths.html.stat().st_size / 2**20,
         "report_mb": sum(p.stat().st_size for p in (paths.html, *paths.images)) / 2**20,
         "resume_s": resume_s,
+        "checkpoints_kept": len(list((folder / "search").glob("*/checkpoint_*"))),
+        "mlflow_ui_s": ui.get("runs_table_s"),
+        "mlflow_ui_children_s": ui.get("children_s"),
     }
+
+
+def _mlflow_ui(run: Any) -> dict[str, Any]:
+    """MLflow's UI timed on the sweep's database (nothing without Chromium)."""
+    from benchmarks.mlflow_ui import time_mlflow_ui
+
+    try:
+        return time_mlflow_ui(Path(run.tracking_uri.removeprefix("sqlite:///")), run.name)
+    except RuntimeError as error:
+        logger.warning("MLflow's UI not timed: %s", error)
+        return {}
 
 
 GROWING = [
     "overhead_s_per_trial", "driver_cpu_s_per_trial", "suggest_ms", "scheduler_ms",
     "mlflow_s_per_trial",
 ]  # fmt: skip
-TOTALS = ["driver_peak_rss_mb", "checkpoint_s", "results_mb", "report_s", "resume_s"]
+TOTALS = [
+    "driver_peak_rss_mb", "checkpoint_s", "results_mb", "report_s", "resume_s", "mlflow_ui_s",
+]  # fmt: skip
 
 
 def growth(by_trials: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -197,6 +220,8 @@ def growth(by_trials: dict[str, dict[str, Any]]) -> dict[str, float]:
     exponents = {}
     for name in GROWING + TOTALS:
         low, high = small[name], large[name]
+        if low is None or high is None:
+            continue
         if name in GROWING:
             low, high = low * small["trials"], high * large["trials"]
         if low > 0 and high > 0:
@@ -213,13 +238,15 @@ def plot(by_trials: dict[str, dict[str, Any]], path: Path) -> None:
 
     names = GROWING + TOTALS
     sizes = sorted(by_trials, key=int)
-    figure, axes = plt.subplots(2, 5, figsize=(17, 6.5))
-    for axis, name in zip(axes.flat, names, strict=True):
-        axis.plot([int(s) for s in sizes], [by_trials[s][name] for s in sizes], "o-")
+    figure, axes = plt.subplots(3, 4, figsize=(15, 9.5))
+    for axis, name in zip(axes.flat, names, strict=False):
+        axis.plot([int(s) for s in sizes], [by_trials[s][name] or math.nan for s in sizes], "o-")
         axis.set_xscale("log")
         axis.set_title(name, fontsize=10)
         axis.set_xlabel("trials")
         axis.grid(alpha=0.3)
+    for axis in axes.flat[len(names):]:
+        axis.set_visible(False)
     figure.suptitle("Sweep orchestration cost against sweep size (recorded trials)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -185,3 +185,20 @@ def test_the_mlflow_ui_on_a_real_server_opens_on_the_runs_and_lists_data_sets(sw
                          target)  # fmt: skip
             assert shot.is_file() and shot.stat().st_size > 10_000
             keep_artifact(shot, name)
+
+
+def test_the_mlflow_ui_timer_finds_the_sweep_and_unfolds_its_child_runs(swept):
+    """benchmarks.mlflow_ui, which times the UI at 1,000 trials in benchmarks.sweep_scale."""
+    from benchmarks.mlflow_ui import time_mlflow_ui
+
+    chromium()  # skips or fails as the other UI tests do when it is absent
+    result, _, _ = swept
+    client = MlflowClient(result.tracking_uri)
+    experiment = client.get_experiment_by_name(result.mlflow_experiment)
+    children = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'",
+    )
+    figures = time_mlflow_ui(Path(result.tracking_uri.removeprefix("sqlite:///")), result.name)
+    assert figures["children_listed"] == len(children) > 0
+    assert 0 < figures["runs_table_s"] < 120 and 0 < figures["children_s"] < 120
