@@ -10,73 +10,59 @@ runs them all::
     report = analyse(config, workdir="runs/x/analysis", scratch=False)
     report.regime.label                # "fits_well" / "fits_poorly" / "unclear"
     report.recommendation.settings     # a TrialSettings, ready to run
+
+The names load on first use: the regime and recommendation rules (pure Python) are read by
+the search and the replay, which must not pay for torch and timm that the features need.
 """
 
-from nonbinary_ft.analysis.features import (
-    FeatureSet,
-    SplitFeatures,
-    extract_features,
-    source_sample_features,
-)
-from nonbinary_ft.analysis.outputs import recommended_config, write_outputs
-from nonbinary_ft.analysis.probe import (
-    ProbeCandidate,
-    ProbeResult,
-    fit_linear_probe,
-    fixed_feature_accuracy,
-)
-from nonbinary_ft.analysis.recommend import (
-    Recommendation,
-    narrowed_space,
-    recommend,
-    recommended_settings,
-    row_answers,
-    rows_against,
-    space_violations,
-)
-from nonbinary_ft.analysis.regime import Evidence, Regime, RegimeLabel, decide_regime
-from nonbinary_ft.analysis.runner import AnalysisReport, analyse, count_layers, transfer_scores
-from nonbinary_ft.analysis.scratch import (
-    ScratchResult,
-    given_scratch,
-    scratch_baseline,
-    scratch_config,
-)
+from __future__ import annotations
 
-__all__ = [
-    # features
-    "FeatureSet",
-    "SplitFeatures",
-    "extract_features",
-    "source_sample_features",
-    # fixed features
-    "ProbeCandidate",
-    "ProbeResult",
-    "fit_linear_probe",
-    "fixed_feature_accuracy",
-    # from scratch
-    "ScratchResult",
-    "scratch_baseline",
-    "scratch_config",
-    "given_scratch",
-    # scores
-    "transfer_scores",
-    # regime and recommendation
-    "Evidence",
-    "Regime",
-    "RegimeLabel",
-    "decide_regime",
-    "Recommendation",
-    "recommend",
-    "recommended_settings",
-    "narrowed_space",
-    "space_violations",
-    "row_answers",
-    "rows_against",
-    # the whole analysis
-    "AnalysisReport",
-    "analyse",
-    "count_layers",
-    "recommended_config",
-    "write_outputs",
-]
+import importlib
+from typing import Any
+
+# Each public name -> the submodule that defines it.
+_SUBMODULE = {
+    "FeatureSet": "features",
+    "SplitFeatures": "features",
+    "extract_features": "features",
+    "source_sample_features": "features",
+    "ProbeCandidate": "probe",
+    "ProbeResult": "probe",
+    "fit_linear_probe": "probe",
+    "fixed_feature_accuracy": "probe",
+    "ScratchResult": "scratch",
+    "scratch_baseline": "scratch",
+    "scratch_config": "scratch",
+    "given_scratch": "scratch",
+    "transfer_scores": "runner",
+    "Evidence": "regime",
+    "Regime": "regime",
+    "RegimeLabel": "regime",
+    "decide_regime": "regime",
+    "Recommendation": "recommend",
+    "recommend": "recommend",
+    "recommended_settings": "recommend",
+    "narrowed_space": "recommend",
+    "space_violations": "recommend",
+    "row_answers": "recommend",
+    "rows_against": "recommend",
+    "AnalysisReport": "runner",
+    "analyse": "runner",
+    "count_layers": "runner",
+    "recommended_config": "outputs",
+    "write_outputs": "outputs",
+}
+
+__all__ = list(_SUBMODULE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SUBMODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SUBMODULE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from nonbinary_ft.analysis.probe import ProbeResult
-from nonbinary_ft.analysis.scores import ScoreResult
-from nonbinary_ft.analysis.scratch import ScratchResult
 from nonbinary_ft.config import AnalysisConfig
 from nonbinary_ft.vocabulary import RegimeLabel
+
+if TYPE_CHECKING:  # the rules read the evidence; measuring it needs torch, they do not
+    from nonbinary_ft.analysis.probe import ProbeResult
+    from nonbinary_ft.analysis.scores import ScoreResult
+    from nonbinary_ft.analysis.scratch import ScratchResult
 
 __all__ = ["RegimeLabel", "Evidence", "Regime", "decide_regime", "fisher_vote"]
 
