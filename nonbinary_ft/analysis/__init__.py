@@ -11,8 +11,9 @@ runs them all::
     report.regime.label                # "fits_well" / "fits_poorly" / "unclear"
     report.recommendation.settings     # a TrialSettings, ready to run
 
-The names load on first use: the regime and recommendation rules (pure Python) are read by
-the search and the replay, which must not pay for torch and timm that the features need.
+The regime and recommendation rules (pure Python, read by the search and the replay) load
+with the package; the other names load on first use, so that those readers do not pay for
+the torch and timm imports the features need.
 """
 
 from __future__ import annotations
@@ -20,7 +21,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Each public name -> the submodule that defines it.
+# Imported eagerly, which also binds ``recommend`` to the function rather than its module.
+from nonbinary_ft.analysis.recommend import (
+    Recommendation,
+    narrowed_space,
+    recommend,
+    recommended_settings,
+    row_answers,
+    rows_against,
+    space_violations,
+)
+from nonbinary_ft.analysis.regime import Evidence, Regime, RegimeLabel, decide_regime
+
+# The other public names -> the submodule that defines each (loaded on first use).
 _SUBMODULE = {
     "FeatureSet": "features",
     "SplitFeatures": "features",
@@ -35,17 +48,6 @@ _SUBMODULE = {
     "scratch_config": "scratch",
     "given_scratch": "scratch",
     "transfer_scores": "runner",
-    "Evidence": "regime",
-    "Regime": "regime",
-    "RegimeLabel": "regime",
-    "decide_regime": "regime",
-    "Recommendation": "recommend",
-    "recommend": "recommend",
-    "recommended_settings": "recommend",
-    "narrowed_space": "recommend",
-    "space_violations": "recommend",
-    "row_answers": "recommend",
-    "rows_against": "recommend",
     "AnalysisReport": "runner",
     "analyse": "runner",
     "count_layers": "runner",
@@ -53,7 +55,37 @@ _SUBMODULE = {
     "write_outputs": "outputs",
 }
 
-__all__ = list(_SUBMODULE)
+__all__ = [
+    "FeatureSet",
+    "SplitFeatures",
+    "extract_features",
+    "source_sample_features",
+    "ProbeCandidate",
+    "ProbeResult",
+    "fit_linear_probe",
+    "fixed_feature_accuracy",
+    "ScratchResult",
+    "scratch_baseline",
+    "scratch_config",
+    "given_scratch",
+    "transfer_scores",
+    "Evidence",
+    "Regime",
+    "RegimeLabel",
+    "decide_regime",
+    "Recommendation",
+    "recommend",
+    "recommended_settings",
+    "narrowed_space",
+    "space_violations",
+    "row_answers",
+    "rows_against",
+    "AnalysisReport",
+    "analyse",
+    "count_layers",
+    "recommended_config",
+    "write_outputs",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -102,7 +102,10 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
     for trial_id in ids:
         lines = [json.loads(line) for line in (search / trial_id / "result.json").open()]
         trained = [line["epoch"] for line in lines if not line.get("replayed")]
-        assert trained == [1, 2], (trial_id, trained)  # no epoch trained twice
+        assert trained == sorted(set(trained)), (trial_id, trained)  # no epoch trained twice
+        # An epoch that ended after the driver's last snapshot is missing from the file; the
+        # resumed trial then reports it from its stored final checkpoint, marked replayed.
+        assert sorted({line["epoch"] for line in lines}) == [1, 2], (trial_id, lines)
     # Rank 0, when there, is the binary baseline re-run beside the best setting.
     (final,) = [final for final in summary["finals"] if final["rank"] == 1]
     assert final["settings"] == summary["best_settings"] and len(final["test_accuracies"]) == 1
