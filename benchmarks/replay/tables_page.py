@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from benchmarks.replay.__main__ import read_split
 from nonbinary_ft.history.store import PRIOR_DIR
 from nonbinary_ft.history.table import CURVES_FILE, TaskTable, read_table
 
@@ -28,11 +29,6 @@ HEADER = (
     "| fixed / scratch (val) | best mean val | seed spread | noise | target points "
     "| grid compute |"
 )
-
-
-def _split_of(split_file: Path) -> dict[str, str]:
-    declared = yaml.safe_load(split_file.read_text())
-    return {name: part for part in ("design", "evaluation") for name in declared[part]}
 
 
 def _data_family(table: TaskTable) -> str:
@@ -51,9 +47,8 @@ def table_row(table: TaskTable, split: str) -> str:
     evidence = document.get("table1", {})
     fixed, scratch = evidence.get("fixed_feature_accuracy"), evidence.get("from_scratch_accuracy")
     pair = f"{fixed:.3f} / {scratch:.3f}" if fixed is not None and scratch is not None else "?"
-    seeds = int(np.max(np.sum(~np.isnan(table.val_seeds), axis=1)))
     cells = [
-        table.task, split, table.model, _data_family(table), f"{len(table.points)} x {seeds}",
+        table.task, split, table.model, _data_family(table), f"{len(table.points)} x {table.seeds}",
         str(table.epochs), str(table.val_images or "?"), regime, pair,
         f"{float(np.nanmax(table.mean_val)):.3f}", f"{table.seed_spread:.3f}",
         f"{table.noise:.3f}", str(len(table.target_points)),
@@ -64,7 +59,7 @@ def table_row(table: TaskTable, split: str) -> str:
 
 def render(tables_dir: Path, split_file: Path) -> str:
     """The page's Markdown."""
-    split = _split_of(split_file)
+    split = read_split(split_file)
     rows, unfinished = [], []
     for folder in sorted(path for path in tables_dir.iterdir() if path.is_dir()):
         if (folder / CURVES_FILE).is_file():
