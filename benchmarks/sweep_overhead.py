@@ -329,7 +329,7 @@ def summary(sweeps: list[dict[str, Any]], typical_s: float, demo_s: float) -> di
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 24], help="Trials per sweep.")
     parser.add_argument("--epochs", type=int, default=2, help="Epochs of a short trial.")
@@ -341,7 +341,7 @@ def main() -> None:
         "--typical-size", type=int, default=224, help="Input size of the typical trial."
     )
     parser.add_argument("--workdir", default=None, help="Default: a temporary folder.")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if len(set(args.sizes)) < 2:
         parser.error(f"--sizes needs at least two different sizes, got {args.sizes}")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

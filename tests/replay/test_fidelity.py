@@ -37,7 +37,9 @@ def one_cpu_ray():
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        # address="local": a Ray of its own, not the cluster a stale /tmp/ray/ray_current_cluster
+        # (left by a killed ray.cluster_utils.Cluster) points at.
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield
     if started:
         ray.shutdown()
