@@ -70,8 +70,8 @@ class PruningSearcher(Searcher):
     A repeat costs a whole trial and teaches nothing; samplers propose them (TPE on discrete
     choices, or a sampler whose random start repeats a past sweep of the same seed, whose
     winners are also warm starts). A repeat is not started and the sampler draws again, as
-    Syne Tune's searchers do by default; the sampler is not told of it (it knows that point's
-    outcome already, and each trial told makes TPE's next draw slower).
+    Syne Tune's searchers do by default; the sampler is told the repeat ended pruned, as a
+    ruled-out draw is (see :meth:`suggest`).
 
     Args:
         searcher: the search algorithm to wrap (it must already know its metric and mode).
@@ -138,18 +138,21 @@ class PruningSearcher(Searcher):
             if config is None or config == Searcher.FINISHED:
                 return config
             key = trial_identity(config)
-            if key in self._started:
-                repeats += 1
-                if repeats >= self.max_repeats:
-                    break
-            elif screen_suggestion(policy, config, self.log) is None:
+            if key not in self._started and screen_suggestion(policy, config, self.log) is None:
                 self._inner_ids[trial_id] = inner_id
                 self._started.add(key)
                 self._running[trial_id] = key
                 return config
-            else:
-                # Tell the inner searcher this point was pruned, so that TPE learns from it.
-                self.searcher.on_trial_complete(inner_id, result=None, error=False)
+            # Not started: the inner searcher is told the draw ended pruned (a ruled-out point,
+            # so that TPE learns from it, or a repeat). A draw never told stays running in
+            # Optuna's study: TPE's constant liar counts it as bad just the same, but every
+            # later suggestion re-reads the study's search space from the first draw still
+            # running, which made suggestions grow with the sweep.
+            self.searcher.on_trial_complete(inner_id, result=None, error=False)
+            if key in self._started:
+                repeats += 1
+                if repeats >= self.max_repeats:
+                    break
         logger.warning(
             "the last %d suggestions were all ruled out by the pruning policy or repeats of "
             "earlier trials: the search stops here (the space it left open looks exhausted)",

@@ -137,17 +137,27 @@ def test_pruned_optuna_suggestions_are_told_to_optuna_as_pruned(sweep_live):
     assert [config["lr_high"] for config in suggested] == [0.01] * 4
     assert sorted(config["reinit_layers"] for config in suggested) == [1, 2, 3, 4]
     states = [trial.state for trial in inner._ot_study.trials]
-    assert states.count(optuna.trial.TrialState.PRUNED) == len(sweep_live.decisions) > 0
+    # Every draw not started ended pruned (ruled out, or a repeat): only the four started
+    # trials are left running, so later suggestions need not re-read the study from an old
+    # draw still running.
+    assert states.count(optuna.trial.TrialState.RUNNING) == 4
+    assert states.count(optuna.trial.TrialState.PRUNED) == len(states) - 4
+    assert len(states) - 4 >= len(sweep_live.decisions) > 0
 
 
 def test_a_repeat_is_not_started_and_an_exhausted_space_ends_the_search(sweep_live):
     inner = ListSearcher([{"lr_high": 0.01}, {"lr_high": 0.01}, {"lr_high": 0.02}])
     searcher = PruningSearcher(inner, KEY, sweep_live.log, max_repeats=3)
     assert searcher.suggest("a") == {"lr_high": 0.01}
-    # The repeat of a running trial is skipped (the sampler is not told of it: it knows).
+    # The repeat of a running trial is skipped, and the sampler told it ended pruned.
     assert searcher.suggest("b") == {"lr_high": 0.02}
+    searcher.on_trial_complete("b", result={"val_accuracy": 0.6})
     searcher.on_trial_complete("a", result={"val_accuracy": 0.7})
-    assert inner.completed == [("a", {"val_accuracy": 0.7}, False)]
+    assert inner.completed == [
+        ("b", None, False),
+        ("b~1", {"val_accuracy": 0.6}, False),
+        ("a", {"val_accuracy": 0.7}, False),
+    ]
     # Nothing but repeats, max_repeats times in a row: the space is exhausted.
     inner.configs = [{"lr_high": 0.01}, {"lr_high": 0.02}, {"lr_high": 0.01}, {"lr_high": 0.5}]
     assert searcher.suggest("c") == Searcher.FINISHED
