@@ -12,7 +12,8 @@ in headless Chromium, driven over the DevTools protocol so that the time is wall
 - ``children_listed``: how many child-run rows the table then holds (MLflow renders only
   the rows in view, so this is a lower bound of what it loaded).
 
-``sweep_scale`` runs it on each size's sweep.
+``sweep_scale`` runs it on each size's sweep; :func:`time_runs_page` times a page served
+already.
 """
 
 from __future__ import annotations
@@ -159,21 +160,30 @@ async def _time_runs_page(devtools: str, page_url: str, parent: str) -> dict[str
     return {"runs_table_s": runs_table_s, "children_s": children_s, "children_listed": listed}
 
 
-def time_mlflow_ui(database: Path, parent: str) -> dict[str, Any]:
-    """Open the runs page of ``database``'s sweep and time it (see the module docstring)."""
-    with tempfile.TemporaryDirectory(prefix="nbft-mlflow-ui-") as folder:
-        workdir = Path(folder)
-        with mlflow_server(database, workdir) as url, chromium(workdir) as devtools:
-            from mlflow.tracking import MlflowClient
+def time_runs_page(page_url: str, parent: str) -> dict[str, Any]:
+    """Time a runs page already served (the link a sweep prints, say) in a fresh Chromium."""
+    with (
+        tempfile.TemporaryDirectory(prefix="nbft-mlflow-ui-") as folder,
+        chromium(Path(folder)) as devtools,
+    ):
+        return asyncio.run(_time_runs_page(devtools, page_url, parent))
 
-            client = MlflowClient(url)
-            (run,) = client.search_runs(
-                [e.experiment_id for e in client.search_experiments()],
-                filter_string=f"attributes.run_name = '{parent}'",
-                max_results=1,
-            )
-            page = f"{url}/#/experiments/{run.info.experiment_id}/runs"
-            return asyncio.run(_time_runs_page(devtools, page, parent))
+
+def time_mlflow_ui(database: Path, parent: str) -> dict[str, Any]:
+    """Serve ``database``, open its sweep's runs page and time it (see the module docstring)."""
+    from mlflow.tracking import MlflowClient
+
+    with (
+        tempfile.TemporaryDirectory(prefix="nbft-mlflow-server-") as folder,
+        mlflow_server(database, Path(folder)) as url,
+    ):
+        client = MlflowClient(url)
+        (run,) = client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
+            filter_string=f"attributes.run_name = '{parent}'",
+            max_results=1,
+        )
+        return time_runs_page(f"{url}/#/experiments/{run.info.experiment_id}/runs", parent)
 
 
 def main(argv: list[str] | None = None) -> int:
