@@ -21,6 +21,8 @@ Measured per size, in the sweep's own process (the driver):
 - ``results_mb``: the run folder's results files; ``report_s``, ``report_html_mb`` and
   ``report_mb`` (with its plots): the report written again from the run folder;
 - ``resume_s``: ``run_sweep(..., resume=True)`` on the finished sweep;
+- ``checkpoints_kept``: trial checkpoints left in the search stage's storage (the pruner
+  keeps those the last snapshots name);
 - ``mlflow_ui_s``, ``mlflow_ui_children_s``: MLflow's own UI on a real ``mlflow server``
   over the sweep's database, in headless Chromium: until the runs table shows the sweep's
   parent run, then until its unfolded child runs are listed (:mod:`benchmarks.mlflow_ui`;
@@ -181,6 +183,7 @@ def measure_one(trials: int, workdir: Path) -> dict[str, Any]:
         "report_html_mb": paths.html.stat().st_size / 2**20,
         "report_mb": sum(p.stat().st_size for p in (paths.html, *paths.images)) / 2**20,
         "resume_s": resume_s,
+        "checkpoints_kept": len(list((folder / "search").glob("*/checkpoint_*"))),
         "mlflow_ui_s": ui.get("runs_table_s"),
         "mlflow_ui_children_s": ui.get("children_s"),
     }

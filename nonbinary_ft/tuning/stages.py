@@ -24,6 +24,11 @@ from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.tracking.runs import DatasetInfo
 from nonbinary_ft.tuning.callbacks import MlflowTrialCallback, sweep_callbacks
+from nonbinary_ft.tuning.checkpoints import (
+    CheckpointPruner,
+    ResultFilesUploader,
+    snapshot_period_s,
+)
 from nonbinary_ft.tuning.plan import SweepPlan
 from nonbinary_ft.tuning.preflight import check_ray_address
 from nonbinary_ft.tuning.progress import ProgressCallback
@@ -33,7 +38,6 @@ from nonbinary_ft.tuning.trainable import TrainableOptions, create_trainable
 from nonbinary_ft.vocabulary import Stage
 
 __all__ = [
-    "SNAPSHOT_PERIOD_S",
     "connect_ray",
     "check_resume",
     "fit_quietly",
@@ -42,11 +46,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SNAPSHOT_PERIOD_S = 2
-"""Seconds between Ray Tune's snapshots of the experiment state (its default is at least 10).
-
-A killed driver loses what happened after the last snapshot; a short period keeps that small
-(trials that finished in the gap report their stored final result again without training)."""
+USER_SNAPSHOT_PERIOD = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S")
+"""Ray's snapshot period as the user set it for the driver (None: the sweep chooses it)."""
 
 
 def connect_ray() -> bool:
@@ -119,15 +120,19 @@ def restored_trials(experiment: str, filesystem: Any) -> frozenset[str] | None:
     return frozenset(trial_identity(config) for config in configs)
 
 
-def fit_quietly(tuner: Tuner) -> Any:
-    """``tuner.fit()`` with Ray's console output off and stdout kept for --json."""
+def fit_quietly(tuner: Tuner, planned_trials: int = 0) -> Any:
+    """``tuner.fit()`` with Ray's console output off and stdout kept for --json, snapshotting
+    the experiment as often as suits ``planned_trials`` (see :func:`snapshot_period_s`)."""
     # Ray's newer console output prints an experiment header even with verbose=0; the legacy
     # reporter prints nothing at verbose=0. Anything else Ray prints goes to stderr.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # With CheckpointConfig(num_to_keep=1) Ray snapshots the experiment at every trial
-    # checkpoint, which is what --resume wants; its warning about that is noise here.
+    # With CheckpointConfig(num_to_keep=1) (replay collections) Ray snapshots the experiment
+    # at every trial checkpoint, which is what --resume wants; its warning about that is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(SNAPSHOT_PERIOD_S))
+    # Read by each new Tuner's controller, so set per stage (unless the user set it).
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = USER_SNAPSHOT_PERIOD or str(
+        snapshot_period_s(planned_trials)
+    )
     with contextlib.redirect_stdout(sys.stderr):
         return tuner.fit()
 
@@ -168,9 +173,14 @@ class StageRunner:
             self.decisions if stage == Stage.SEARCH else None,
             self.datasets,
         )
-        return sweep_callbacks(scheduler, mlflow, ProgressCallback(key, stage, total))
+        progress = ProgressCallback(key, stage, total)
+        return [
+            *sweep_callbacks(scheduler, mlflow, progress),
+            ResultFilesUploader(),
+            CheckpointPruner(),
+        ]
 
-    def _resume(self, experiment: str, trainable: Any, filesystem: Any) -> Any:
+    def _resume(self, experiment: str, trainable: Any, filesystem: Any, planned: int) -> Any:
         # Errored trials are retried from their last checkpoint too: a resume is the user
         # saying the cause is fixed (a node back, a full disk emptied).
         tuner = Tuner.restore(
@@ -179,7 +189,7 @@ class StageRunner:
         session = session_of(self.plan.sweep_key)
         session.restored = restored_trials(experiment, filesystem)
         try:
-            return fit_quietly(tuner)
+            return fit_quietly(tuner, planned)
         finally:
             session.restored = None
 
@@ -202,7 +212,7 @@ class StageRunner:
         experiment = f"{path}/{stage}"
         if resume and Tuner.can_restore(experiment, storage_filesystem=filesystem):
             logger.info("%s: resuming %s", stage, experiment)
-            return self._resume(experiment, trainable, filesystem)
+            return self._resume(experiment, trainable, filesystem, num_samples)
         sweep = self.config.sweep
         tuner = Tuner(
             trainable,
@@ -223,13 +233,11 @@ class StageRunner:
                 storage_filesystem=filesystem,
                 verbose=0,
                 failure_config=FailureConfig(max_failures=sweep.max_failures),
-                # Only the latest checkpoint of a trial is needed (to resume it, and in stage 3
-                # for its test-set softmax); at 170 MB for Inception v4, keep no others. On S3
-                # the experiment state is uploaded after the checkpoints: a driver killed in
-                # between leaves a state naming the previous checkpoint, which must still be
-                # there for --resume (a replay with one kept failed 2 resumes in 7).
-                checkpoint_config=CheckpointConfig(num_to_keep=2 if self.plan.storage.is_s3 else 1),
+                # Only the checkpoints a snapshot names are needed (170 MB each for Inception
+                # v4): CheckpointPruner deletes the others. Ray's own num_to_keep would force a
+                # snapshot of every trial's state at every trial checkpoint.
+                checkpoint_config=CheckpointConfig(num_to_keep=None),
                 callbacks=self._callbacks(stage, num_samples, scheduler),
             ),
         )
-        return fit_quietly(tuner)
+        return fit_quietly(tuner, num_samples)

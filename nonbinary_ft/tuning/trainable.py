@@ -201,12 +201,19 @@ def _node_id() -> str | None:
     return ray.get_runtime_context().get_node_id()
 
 
-def _rehearse(folder: str, trial_config: dict[str, Any], reporter: _TuneReporter) -> None:
+def _rehearse(
+    folder: str, trial_config: dict[str, Any], reporter: _TuneReporter, workdir: Path, after: int
+) -> None:
+    """Report a table's recorded epochs after epoch ``after``, each with a checkpoint of its
+    metrics only (as a real trial's, less the weights) outside stage 3, which exports them."""
     from nonbinary_ft.history.table import read_table
     from nonbinary_ft.replay.tabled import rehearsed_records
 
-    for record in rehearsed_records(read_table(folder), settings_of(trial_config)):
-        reporter(record, None)
+    for record in rehearsed_records(read_table(folder), settings_of(trial_config))[after:]:
+        checkpoint_dir = None if reporter.options.final else workdir / f"epoch-{record.epoch}"
+        if checkpoint_dir is not None:
+            checkpoint_dir.mkdir()
+        reporter(record, checkpoint_dir)
     if reporter.deferred is not None:
         reporter.send(*reporter.deferred)
 
@@ -244,7 +251,8 @@ def train_trial(
             reporter.send({**last, **extra, "replayed": True}, restored)
             return
         if options.rehearse_table is not None:
-            _rehearse(options.rehearse_table, trial_config, reporter)
+            after = int(extra["resumed_from"])
+            _rehearse(options.rehearse_table, trial_config, reporter, workdir, after)
             return
         data = _prepare_data(config)
         outcome = run_trial(config, reporter, workdir=workdir, resume_from=restored, data=data)

@@ -140,11 +140,14 @@ def test_a_sweep_killed_in_its_warm_start_resumes_it_once(
         start_new_session=True,
     )  # fmt: skip
     try:
+        # A trial's checkpoints reach storage as it reports them, its result file only with
+        # the driver's next snapshot: the first trial to checkpoint its last (second) epoch
+        # is the earliest sign that the warm start is under way.
         deadline = time.monotonic() + 240
-        while not _finished_trials(folder / "search") and time.monotonic() < deadline:
+        while not any((folder / "search").glob("*/checkpoint_000001")):
             assert driver.poll() is None, "the sweep ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no trial finished within the time limit"
             time.sleep(0.25)
-        assert _finished_trials(folder / "search"), "no trial finished within the time limit"
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()

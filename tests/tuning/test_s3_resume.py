@@ -55,6 +55,16 @@ def _result_lines(endpoint: str, prefix: str) -> dict[str, list[dict]]:
     return found
 
 
+def _trained_epochs(before: list[dict], after: list[dict]) -> list[int]:
+    """The epochs a trial trained in both sessions, from its result lines seen before the kill
+    and after the resume. Ray appends to the lines of a trial the restored experiment knew as
+    finished; one it restores as running (it finished after the last snapshot) starts a new
+    file, which holds only what the resumed session reported."""
+    appended = after[: len(before)] == before
+    lines = after if appended else before + after
+    return [line["epoch"] for line in lines if not line.get("replayed")]
+
+
 def _nbft(*args: str) -> list[str]:
     return [sys.executable, "-m", "nonbinary_ft.cli.main", *args]
 
@@ -89,8 +99,8 @@ def test_a_killed_driver_resumes_from_s3(s3, tmp_path, make_document):
         done = {}
         while not done and time.monotonic() < deadline:
             assert driver.poll() is None, "the sweep ended before it could be interrupted"
-            lines = _result_lines(s3, prefix)
-            done = {t: r for t, r in lines.items() if any(x.get("done") for x in r)}
+            before = _result_lines(s3, prefix)
+            done = {t: r for t, r in before.items() if any(x.get("done") for x in r)}
             time.sleep(0.5)
         assert done, "no trial finished on S3 within the time limit"
     finally:
@@ -107,8 +117,9 @@ def test_a_killed_driver_resumes_from_s3(s3, tmp_path, make_document):
     lines = _result_lines(s3, prefix)
     trials = {trial["trial_id"] for trial in summary["trials"]}
     for trial_id in trials:
-        trained = [line["epoch"] for line in lines[trial_id] if not line.get("replayed")]
-        assert trained == [1, 2], (trial_id, trained)  # no finished epoch trained again
+        trained = _trained_epochs(before.get(trial_id, []), lines[trial_id])
+        assert len(trained) == len(set(trained)), (trial_id, trained)  # none trained twice
+        assert 2 in trained or any(line.get("replayed") for line in lines[trial_id])
     # A trial that finished within the last few seconds before the kill, before the
     # experiment state reached S3, is unknown to the restored sweep and runs again under a
     # new id: at most the one that the kill followed.

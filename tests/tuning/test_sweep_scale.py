@@ -59,3 +59,13 @@ def test_the_report_of_a_200_trial_sweep_renders(big_sweep, tmp_path):
     text = visible_text(dump_dom(chromium(), tmp_path / "profile", html.as_uri()))
     assert run.name in text and "Verdict" in text
     assert str(TRIALS) in text  # the trial count is stated
+
+
+def test_a_200_trial_sweep_keeps_only_the_checkpoints_a_snapshot_names(big_sweep):
+    run, _ = big_sweep
+    search = next(Path(run.storage).rglob("search"))
+    kept = Counter(folder.parent.name for folder in search.glob("*/checkpoint_*"))
+    # Every trial checkpoints each epoch it reports (8 for a completed one); once the sweep
+    # has ended, the pruner leaves each trial its newest.
+    assert set(kept) == {trial_dir.name for trial_dir in search.iterdir() if trial_dir.is_dir()}
+    assert set(kept.values()) == {1}
