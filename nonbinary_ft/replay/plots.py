@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -15,17 +16,31 @@ from nonbinary_ft.replay.metrics import BUDGETS, RegretCurve
 __all__ = ["regret_figure", "across_tasks_figure", "write_regret_plots"]
 
 
+def _styles(strategies: Sequence[str]) -> dict[str, dict]:
+    """A colour per strategy (20 distinct ones: the default cycle's 10 would repeat), its
+    held-out variants ('nbft/loso') dashed in the same colour."""
+    bases = sorted({strategy.split("/")[0] for strategy in strategies})
+    palette = colormaps["tab20"]
+    return {
+        strategy: {
+            "color": palette(bases.index(strategy.split("/")[0]) % palette.N),
+            "linestyle": "--" if "/" in strategy else "-",
+        }
+        for strategy in strategies
+    }
+
+
 def regret_figure(curves: Sequence[RegretCurve]) -> Figure:
     """Regret against compute for one task: the median and interquartile band per strategy."""
     workers = sorted({curve.workers for curve in curves})
-    figure = Figure(figsize=(5.5 * len(workers), 4.2), dpi=100)
+    styles = _styles([curve.strategy for curve in curves])
+    figure = Figure(figsize=(5.5 * len(workers) + 1.8, 4.2), dpi=100)
     for index, count in enumerate(workers, start=1):
         ax = figure.add_subplot(1, len(workers), index)
         for curve in (c for c in curves if c.workers == count):
-            (line,) = ax.plot(curve.fractions, curve.median, label=curve.strategy)
-            ax.fill_between(
-                curve.fractions, curve.q25, curve.q75, alpha=0.15, color=line.get_color()
-            )
+            style = styles[curve.strategy]
+            ax.plot(curve.fractions, curve.median, label=curve.strategy, **style)
+            ax.fill_between(curve.fractions, curve.q25, curve.q75, alpha=0.1, color=style["color"])
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=0.1)
         ax.set_ylim(bottom=0)
@@ -33,8 +48,7 @@ def regret_figure(curves: Sequence[RegretCurve]) -> Figure:
         ax.set_ylabel("regret (validation accuracy points)")
         ax.set_title(f"{curves[0].task}, {count} worker{'s' if count > 1 else ''}")
         ax.grid(True, which="major", alpha=0.3)
-    figure.axes[0].legend(fontsize=8)
-    figure.tight_layout()
+    _legend_outside(figure)
     return figure
 
 
@@ -42,13 +56,14 @@ def across_tasks_figure(curves: Sequence[RegretCurve], split: str) -> Figure:
     """Mean normalised test regret over the split's tasks against compute, a panel per worker
     count; the budgets where the summary reads it are marked."""
     workers = sorted({curve.workers for curve in curves})
-    figure = Figure(figsize=(5.5 * len(workers), 4.2), dpi=100)
+    styles = _styles([curve.strategy for curve in curves])
+    figure = Figure(figsize=(5.5 * len(workers) + 1.8, 4.2), dpi=100)
     for index, count in enumerate(workers, start=1):
         ax = figure.add_subplot(1, len(workers), index)
         mine = [c for c in curves if c.workers == count]
         for strategy in sorted({c.strategy for c in mine}):
             rows = [c.normalised for c in mine if c.strategy == strategy]
-            ax.plot(mine[0].fractions, np.mean(rows, axis=0), label=strategy)
+            ax.plot(mine[0].fractions, np.mean(rows, axis=0), label=strategy, **styles[strategy])
         for budget in BUDGETS:
             ax.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
         ax.set_xscale("log")
@@ -58,9 +73,14 @@ def across_tasks_figure(curves: Sequence[RegretCurve], split: str) -> Figure:
         tasks = len({c.task for c in mine})
         ax.set_title(f"{split or 'all'} tables ({tasks}), {count} worker{'s' if count > 1 else ''}")
         ax.grid(True, which="major", alpha=0.3)
-    figure.axes[0].legend(fontsize=7)
-    figure.tight_layout()
+    _legend_outside(figure)
     return figure
+
+
+def _legend_outside(figure: Figure) -> None:
+    """One legend, right of the last panel, where it hides no curve."""
+    figure.axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.tight_layout()
 
 
 def write_regret_plots(curves: Sequence[RegretCurve], out: str | Path) -> list[Path]:
