@@ -32,8 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from benchmarks.replay import read_split
 from nonbinary_ft.history.store import PRIOR_DIR
 from nonbinary_ft.history.table import CURVES_FILE, read_table
 from nonbinary_ft.replay.benchmark import HOLDOUTS, run_benchmark, science_row
@@ -48,14 +47,6 @@ HERE = Path(__file__).resolve().parent
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def read_split(path: Path) -> dict[str, str]:
-    """Task name -> 'design' or 'evaluation', from the declared split file."""
-    if not path.is_file():
-        return {}
-    document = yaml.safe_load(path.read_text()) or {}
-    return {name: split for split in ("design", "evaluation") for name in document.get(split, [])}
 
 
 def science_table(rows: list) -> str:

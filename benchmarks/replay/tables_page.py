@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from benchmarks.replay.__main__ import read_split
+from benchmarks.replay import read_split
 from nonbinary_ft.history.store import PRIOR_DIR
 from nonbinary_ft.history.table import CURVES_FILE, TaskTable, read_table
 

@@ -36,7 +36,16 @@ def test_missing_data_is_one_line_naming_path_and_download(tmp_path: Path, kind:
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
-def test_stanford_cars_download_request_explains_where_to_get_it(tmp_path: Path) -> None:
+def test_stanford_cars_download_request_explains_where_to_get_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    # download: true is answered with instructions, before any connection is made.
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     with pytest.raises(DataError, match="can no longer download Stanford Cars") as info:
         read_samples(DataConfig(kind="stanford_cars", root=tmp_path, download=True))
     assert "github.com/pytorch/vision/issues/7545" in str(info.value)
