@@ -2,9 +2,13 @@
 
 The cluster is the test's own (a head without CPUs, two one-CPU workers, so each runs one
 trial); the driver (``nbft sweep``) connects to it through RAY_ADDRESS, as on KubeRay. When
-a trial has checkpointed an epoch on worker A, A is removed without warning: that trial
-continues on worker B from its last checkpoint, the sweep completes, no finished epoch is
-trained again, and MLflow holds one run per trial.
+both trials have checkpointed an epoch and neither has finished, worker A is removed without
+warning: A's trial continues on worker B from its last checkpoint, the sweep completes, no
+finished epoch is trained again, and MLflow holds one run per trial.
+
+Progress is read from the checkpoints in storage, which arrive as each epoch is reported;
+result.json comes only with the driver's next experiment snapshot, too late to catch a trial
+mid-run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ def _lines(search: Path) -> dict[str, list[dict]]:
         text = results.read_text().splitlines()
         found[results.parent.name] = [json.loads(line) for line in text if line.strip()]
     return found
+
+
+def _both_mid_run(search: Path) -> bool:
+    """Both trials have a checkpoint in storage and neither has its last (sixth) one."""
+    latest: dict[str, int] = {}
+    for checkpoint in search.glob("*/checkpoint_*"):
+        index = int(checkpoint.name.removeprefix("checkpoint_"))
+        latest[checkpoint.parent.name] = max(index, latest.get(checkpoint.parent.name, -1))
+    return len(latest) == 2 and max(latest.values()) < 5
 
 
 def test_a_lost_nodes_trial_continues_on_the_other_node(tmp_path, make_document):
@@ -64,15 +77,11 @@ def test_a_lost_nodes_trial_continues_on_the_other_node(tmp_path, make_document)
             [sys.executable, "-m", "nonbinary_ft.cli.main", "sweep", str(sweep_file), "--json"],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        deadline, lost = time.monotonic() + 240, None
-        while lost is None and time.monotonic() < deadline:
+        deadline = time.monotonic() + 240
+        while not _both_mid_run(search) and time.monotonic() < deadline:
             assert driver.poll() is None, driver.communicate()[1][-3000:]
-            for trial_id, lines in _lines(search).items():
-                on_doomed = [x for x in lines if x.get("node_id") == doomed.node_id]
-                if on_doomed and not any(x.get("done") for x in lines):
-                    lost = trial_id
             time.sleep(0.2)
-        assert lost is not None, "no trial reported an epoch on the doomed node in time"
+        assert _both_mid_run(search), "the two trials were not both mid-run in time"
         cluster.remove_node(doomed, allow_graceful=False)
         stdout, stderr = driver.communicate(timeout=600)
         assert driver.returncode == 0, stderr[-3000:]
@@ -82,6 +91,11 @@ def test_a_lost_nodes_trial_continues_on_the_other_node(tmp_path, make_document)
     assert stdout.lstrip().startswith("{"), stdout[:2000]
     summary = json.loads(stdout)
     assert summary["counts"] == {"completed": 2}
+    (lost,) = [
+        trial_id
+        for trial_id, lines in _lines(search).items()
+        if any(x.get("node_id") == doomed.node_id for x in lines)
+    ]
     lines = _lines(search)[lost]
     trained = [x["epoch"] for x in lines if not x.get("replayed")]
     assert trained == sorted(set(trained)) == list(range(1, 7)), trained  # none twice
