@@ -143,9 +143,14 @@ def _newest_stored_checkpoint() -> Any:
     return None
 
 
-def _restore_checkpoint(workdir: Path) -> tuple[Path | None, dict[str, Any] | None]:
+def _restore_checkpoint(workdir: Path) -> tuple[Path | None, dict[str, Any] | None, bool]:
     """Copy this trial's latest checkpoint (if any) to a local folder: Ray's, or a newer one
-    found in storage."""
+    found in storage.
+
+    Returns:
+        The folder (None: start afresh), the metrics of its epoch, and whether that epoch's
+        report never reached the driver (the checkpoint is newer than Ray's).
+    """
     checkpoint, stored = tune.get_checkpoint(), _newest_stored_checkpoint()
     newer = stored is not None and (
         checkpoint is None or Path(stored.path).name > Path(checkpoint.path).name
@@ -154,12 +159,12 @@ def _restore_checkpoint(workdir: Path) -> tuple[Path | None, dict[str, Any] | No
         logger.info("resuming from %s, newer than Ray's %s", stored.path, checkpoint)
         checkpoint = stored
     if checkpoint is None:
-        return None, None
+        return None, None, False
     local = workdir / "restored"
     checkpoint.to_directory(str(local))
     metrics_file = local / LAST_METRICS_FILE
     last = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
-    return local, last
+    return local, last, newer
 
 
 def _save_test_predictions(config: ExperimentConfig, data: Any, checkpoint_dir: Path) -> None:
@@ -239,17 +244,20 @@ def train_trial(
     config = trial_config_for(base_config, trial_config)
     workdir = Path(tempfile.mkdtemp(prefix="nbft-trial-"))
     try:
-        restored, last = _restore_checkpoint(workdir)
+        restored, last, unseen = _restore_checkpoint(workdir)
         extra = {
             "node_id": _node_id(),
             "started_at": time.time(),
             "resumed_from": int(last["epoch"]) if last else 0,
         }
         reporter = _TuneReporter(extra, options, trial_config)
-        if last is not None and last.get("done"):
-            # It finished before the driver's last snapshot caught up: report, don't retrain.
+        if last is not None and (unseen or last.get("done")):
+            # The driver stopped before it took in this epoch's report, or before its last
+            # snapshot caught up: report the epoch again (not retrained), so that the trial's
+            # results and MLflow run hold it.
             reporter.send({**last, **extra, "replayed": True}, restored)
-            return
+            if last.get("done"):
+                return
         if options.rehearse_table is not None:
             after = int(extra["resumed_from"])
             _rehearse(options.rehearse_table, trial_config, reporter, workdir, after)
