@@ -267,6 +267,11 @@ class SweepTracker:
         self.client.log_batch(run_id, metrics=metrics, params=params)
         self.client.log_dict(run_id, dict(summary), "sweep/summary.json")
 
+    def started_at(self) -> float:
+        """When the sweep started: its parent run's start (seconds since the epoch), which a
+        resumed sweep keeps, so that trial and decision times count from one origin."""
+        return self.client.get_run(self._parent()).info.start_time / 1000
+
     def finish(self, status: str = "FINISHED") -> None:
         """End the parent run ('FINISHED', 'FAILED' or 'KILLED')."""
         if self.parent_run_id is not None:

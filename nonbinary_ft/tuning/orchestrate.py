@@ -325,7 +325,9 @@ def run_sweep(
     plan.storage.local_dir.mkdir(parents=True, exist_ok=True)
     tracker = _open_tracker(config, plan, source, resume)
     session = open_session(plan.sweep_key, policy, progress)
-    decisions = DecisionLog(plan.storage.local_dir / DECISIONS_FILE, config.train.epochs)
+    decisions = DecisionLog(
+        plan.storage.local_dir / DECISIONS_FILE, config.train.epochs, tracker.started_at()
+    )
     owns_ray, status = connect_ray(), "FAILED"
     try:
         analysis = None
