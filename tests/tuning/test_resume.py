@@ -1,9 +1,11 @@
-"""Resume: the driver (``nbft sweep``) is killed with SIGKILL mid-sweep, then ``--resume``d.
+"""Resume: the driver (``nbft sweep``) is stopped with Ctrl-C mid-sweep, then ``--resume``d.
 
 The driver runs as a subprocess connected to the tests' cluster through RAY_ADDRESS, as on a
-KubeRay cluster; the cluster outlives it. The sweep completes, no trial trains an epoch twice
-(finished trials are not re-run), and MLflow holds exactly one parent run and one child run
-per trial.
+KubeRay cluster; the cluster outlives it. Ctrl-C (SIGINT to its process group) stops the sweep
+there: exit status 130, no final stage. The resumed sweep completes, no trial trains an epoch
+twice (finished trials are not re-run), and MLflow holds exactly one parent run and one child
+run per trial. Resuming the finished sweep once more reads its stages' results without
+fitting them again. (A driver killed with SIGKILL: ``test_s3_resume``.)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+
+from nonbinary_ft.tuning.stages import COMPLETED_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -77,10 +81,14 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
             time.sleep(0.25)
         finished_before = _finished_trials(search)
         assert finished_before, "no trial finished within the time limit"
+        os.killpg(driver.pid, signal.SIGINT)  # Ctrl-C in the driver's terminal
+        assert driver.wait(timeout=120) == 130
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
-    assert not (tmp_path / "runs" / "resume" / "final").exists()  # killed mid-search
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    assert not (tmp_path / "runs" / "resume" / "final").exists()  # stopped mid-search
+    assert not (search / COMPLETED_FILE).exists()  # an interrupted stage is not completed
 
     resumed = subprocess.run(
         _nbft("sweep", str(sweep_file), "--resume", "--json", cwd=tmp_path),
@@ -122,3 +130,28 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
         assert steps == [1, 2]
         assert run.data.tags["nbft.status"] == "completed"
+
+    # The finished sweep resumed again: each stage's results are read, not fitted again
+    # (a fit would write a new experiment state and append to the result files).
+    def stored(stage: str) -> dict[str, str]:
+        folder = tmp_path / "runs" / "resume" / stage
+        files = [*folder.glob("experiment_state-*.json"), *folder.glob("*/result.json")]
+        return {str(path.relative_to(folder)): path.read_text() for path in files}
+
+    before = {stage: stored(stage) for stage in ("search", "final")}
+    again = subprocess.run(
+        _nbft("sweep", str(sweep_file), "--resume", "--json", cwd=tmp_path),
+        cwd=tmp_path,
+        env=_env(ray_cluster.address),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {stage: stored(stage) for stage in ("search", "final")} == before
+    repeated = json.loads(again.stdout)
+    assert repeated["best_settings"] == summary["best_settings"]
+    assert repeated["trials"] == summary["trials"]  # times too: they count from one origin
+    assert [f["test_accuracies"] for f in repeated["finals"]] == [
+        f["test_accuracies"] for f in summary["finals"]
+    ]
