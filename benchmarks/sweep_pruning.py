@@ -133,7 +133,7 @@ def run_target(
     )
     started_at = time.time()
     result, wall, _ = timed_sweep(pruned_config)
-    document = json.loads((Path(result.published["folder"]) / "analysis.json").read_text())
+    document = json.loads((result.published.folder / "analysis.json").read_text())
     if "missing" in document:
         raise RuntimeError(f"{name}: stage 1 gave no analysis ({document['missing']})")
     # The actor runs beside the trials from the sweep's start; its whole run is charged up

@@ -68,6 +68,21 @@ def test_sweep_overhead(tiny_sweep, tmp_path, monkeypatch, capsys):
     assert [sweep["trials"] for sweep in result["sweeps"]] == [1, 2]
 
 
+def test_sweep_pruning(tmp_path, request):
+    """Two trials a sweep on the small suite's near target, two epochs a trial; the suite is
+    built into (or read from) the same cache as the transfer-suite tests'."""
+    cache = request.config.cache.mkdir("nbft-transfer-suite")
+    result = _benchmark(
+        "benchmarks.sweep_pruning", "--size", "small", "--trials", "2", "--targets", "near",
+        "--set", "train.epochs=2", "--set", "analysis.scratch.epochs=1",
+        "--cache-dir", str(cache), "--workdir", str(tmp_path),
+    )  # fmt: skip
+    near = result["targets"]["near"]
+    assert {"pruned_compute_to_unpruned_best_s", "pruned_total_over_unpruned_total"} <= set(near)
+    assert {"analysis_s", "regime", "decisions_by_kind"} <= set(near["pruned"])
+    assert len(near["unpruned"]["trials"]) == 2 and near["pruned"]["trials"]
+
+
 def test_replay(tmp_path):
     from tests.replay.conftest import make_table
 
