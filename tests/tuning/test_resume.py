@@ -35,6 +35,20 @@ def _env(address: str) -> dict[str, str]:
     return {**os.environ, "RAY_ADDRESS": address}
 
 
+def _resume(sweep_file: Path, address: str) -> dict:
+    """``nbft sweep --resume --json`` in the sweep file's folder: its summary."""
+    resumed = subprocess.run(
+        _nbft("sweep", str(sweep_file), "--resume", "--json", cwd=sweep_file.parent),
+        cwd=sweep_file.parent,
+        env=_env(address),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return json.loads(resumed.stdout)
+
+
 def _finished_trials(search: Path) -> set[str]:
     """Trials whose last epoch's checkpoint is in storage.
 
@@ -90,16 +104,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
     assert not (tmp_path / "runs" / "resume" / "final").exists()  # stopped mid-search
     assert not (search / COMPLETED_FILE).exists()  # an interrupted stage is not completed
 
-    resumed = subprocess.run(
-        _nbft("sweep", str(sweep_file), "--resume", "--json", cwd=tmp_path),
-        cwd=tmp_path,
-        env=_env(ray_cluster.address),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    summary = json.loads(resumed.stdout)
+    summary = _resume(sweep_file, ray_cluster.address)
 
     trials = summary["trials"]
     assert summary["counts"] == {"completed": 4}
@@ -139,17 +144,8 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
         return {str(path.relative_to(folder)): path.read_text() for path in files}
 
     before = {stage: stored(stage) for stage in ("search", "final")}
-    again = subprocess.run(
-        _nbft("sweep", str(sweep_file), "--resume", "--json", cwd=tmp_path),
-        cwd=tmp_path,
-        env=_env(ray_cluster.address),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
+    repeated = _resume(sweep_file, ray_cluster.address)
     assert {stage: stored(stage) for stage in ("search", "final")} == before
-    repeated = json.loads(again.stdout)
     assert repeated["best_settings"] == summary["best_settings"]
     assert repeated["trials"] == summary["trials"]  # times too: they count from one origin
     assert [f["test_accuracies"] for f in repeated["finals"]] == [
