@@ -242,6 +242,7 @@ def plot(by_trials: dict[str, dict[str, Any]], path: Path) -> None:
     for axis, name in zip(axes.flat, names, strict=False):
         axis.plot([int(s) for s in sizes], [by_trials[s][name] or math.nan for s in sizes], "o-")
         axis.set_xscale("log")
+        axis.set_ylim(bottom=0)  # from zero: a flat cost should look flat
         axis.set_title(name, fontsize=10)
         axis.set_xlabel("trials")
         axis.grid(alpha=0.3)
