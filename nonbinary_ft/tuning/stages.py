@@ -4,6 +4,8 @@ A stage is one Ray Tune experiment under ``<storage>/<name>/<stage>``: the searc
 or the seeded final runs (stage 3). :class:`StageRunner` builds its Tuner (or restores it
 with ``Tuner.restore`` on ``--resume``: finished trials keep their results, unfinished and
 errored ones continue from their last checkpoint) and runs it with Ray's console output off.
+A stage whose fit returned is marked completed in storage, and a resume reads its results
+rather than fitting it again. Ctrl-C stops the sweep once Ray has saved the stage's state.
 """
 
 from __future__ import annotations
@@ -259,7 +261,7 @@ class StageRunner:
         )
         if is_completed(experiment, filesystem):
             # Fitting a finished stage again only restores, snapshots and re-reads every trial
-            # (9 s of a 1,000-trial sweep's 19 s resume); the restored Tuner holds its results.
+            # (10 s of a 1,000-trial sweep's 22 s resume); the restored Tuner holds its results.
             with contextlib.suppress(RuntimeError):  # raised when Ray could not read them
                 grid = tuner.get_results()
                 if not grid.errors:  # errored trials are retried, as below
