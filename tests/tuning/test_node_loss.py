@@ -91,12 +91,11 @@ def test_a_lost_nodes_trial_continues_on_the_other_node(tmp_path, make_document)
     assert stdout.lstrip().startswith("{"), stdout[:2000]
     summary = json.loads(stdout)
     assert summary["counts"] == {"completed": 2}
+    found = _lines(search)
     (lost,) = [
-        trial_id
-        for trial_id, lines in _lines(search).items()
-        if any(x.get("node_id") == doomed.node_id for x in lines)
+        t for t, lines in found.items() if any(x.get("node_id") == doomed.node_id for x in lines)
     ]
-    lines = _lines(search)[lost]
+    lines = found[lost]
     trained = [x["epoch"] for x in lines if not x.get("replayed")]
     assert trained == sorted(set(trained)) == list(range(1, 7)), trained  # none twice
     assert lines[-1]["node_id"] == survivor.node_id  # it ended on the other node
@@ -104,4 +103,4 @@ def test_a_lost_nodes_trial_continues_on_the_other_node(tmp_path, make_document)
     client = MlflowClient(summary["mlflow"]["tracking_uri"])
     experiment = client.get_experiment_by_name(summary["mlflow"]["experiment"])
     runs = client.search_runs([experiment.experiment_id], "tags.`nbft.role` = 'trial'")
-    assert sorted(r.data.tags["nbft.trial_id"] for r in runs) == sorted(_lines(search))
+    assert sorted(r.data.tags["nbft.trial_id"] for r in runs) == sorted(found)
