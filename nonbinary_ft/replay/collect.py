@@ -31,7 +31,8 @@ from nonbinary_ft.config.space import load_space
 from nonbinary_ft.history.table import TableError, TaskEvidence, settings_key, write_table
 from nonbinary_ft.results.io import jsonable, write_json
 from nonbinary_ft.results.schema import EpochRecord
-from nonbinary_ft.search.sampling import SpaceSource, constrain_space, grid_points
+from nonbinary_ft.search.grid import grid_points
+from nonbinary_ft.search.sampling import SpaceSource, constrain_space
 
 __all__ = [
     "POINT_KEY",

@@ -1,7 +1,7 @@
 """The sweep's core without Ray: valid settings from a space, and the evidence policy.
 
-- :mod:`.sampling`: a space capped to the model, sampled (k first, then n and m) or
-  enumerated as a grid, every point valid by construction;
+- :mod:`.sampling`: a space capped to the model and sampled (k first, then n and m), every
+  point valid by construction; :mod:`.grid`: the grids of search 'grid', enumerated;
 - :mod:`.policy`: the pruning policy's interface, its two decision points (a suggestion, a
   running trial's result) and the decision log;
 - :mod:`.regime_policy`: the analysis's regime as a policy (table 7's rows, reversible).
@@ -10,6 +10,7 @@ Ray Tune's adapters (:mod:`nonbinary_ft.tuning`) and a replay of recorded learni
 drive these same objects.
 """
 
+from nonbinary_ft.search.grid import grid_points
 from nonbinary_ft.search.policy import (
     DecisionLog,
     PruningPolicy,
@@ -22,7 +23,6 @@ from nonbinary_ft.search.sampling import (
     ConstrainedSpace,
     SpaceSource,
     constrain_space,
-    grid_points,
     load_sweep_spaces,
     make_valid,
 )

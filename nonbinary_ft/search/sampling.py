@@ -9,15 +9,17 @@ trial starts:
   that no valid value is left in (an "impossible range") with the parameter's path;
 - :class:`ConstrainedSpace` is an Optuna define-by-run space that samples k first, then n and
   m within ``L - k``; every config it returns passes ``TrialSettings.fit_to(L)``;
-- :func:`grid_points` enumerates the grids (the paper's figures), dropping the combinations
-  that break a constraint and the duplicates.
+  :meth:`ConstrainedSpace.combinations` lists what it can sample, when that is finite.
+
+The grids of search 'grid' are enumerated by :mod:`.grid`.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,14 +45,14 @@ __all__ = [
     "ConstrainedSpace",
     "load_sweep_spaces",
     "constrain_space",
-    "grid_points",
     "make_valid",
 ]
 
 logger = logging.getLogger(__name__)
 
-MAX_GRID_POINTS = 100_000
-"""More combinations than any sweep trains; enumerating them would only fill the memory."""
+MAX_ENUMERATED = 5_000
+"""The most combinations a sampled space is enumerated for (to draw an untried one when the
+sampler repeats itself); a larger space rarely repeats, and each one costs a validation."""
 
 
 @dataclass(frozen=True)
@@ -292,37 +294,39 @@ class ConstrainedSpace:
     def __call__(self, trial: Any) -> dict[str, Any]:
         """Sample one config on an ``optuna.Trial`` (k first, then n and m within L - k)."""
         params = self.space.parameters
+        # Ray's Optuna searcher hands a proxy whose every ``suggest_*`` lookup re-inspects the
+        # method's signature (a fifth of a replay's time): each method is looked up once.
+        method = functools.cache(lambda kind: getattr(trial, f"suggest_{kind}"))
         sampled: dict[str, Any] = {}
         k = self.base.reinit_layers
         if "reinit_layers" in params:
             cap = layer_limits(self.num_layers, k).max_reinit
-            k = self._suggest(trial, "reinit_layers", params["reinit_layers"], cap)
+            k = self._suggest(method, "reinit_layers", params["reinit_layers"], cap)
             sampled["reinit_layers"] = k
         limits = layer_limits(self.num_layers, k)
         for name, distribution in params.items():
             if name == "reinit_layers":
                 continue
             cap = limits.cap(name) if name in LAYER_SETTINGS else None
-            sampled[name] = self._suggest(trial, name, distribution, cap)
+            sampled[name] = self._suggest(method, name, distribution, cap)
         return make_valid(sampled, self.num_layers, self.base)
 
     @staticmethod
-    def _suggest(trial: Any, name: str, distribution: Distribution, cap: int | None) -> Any:
+    def _suggest(
+        method: Callable[[str], Callable[..., Any]],
+        name: str,
+        distribution: Distribution,
+        cap: int | None,
+    ) -> Any:
         if isinstance(distribution, FloatRange):
-            return trial.suggest_float(
-                name, distribution.low, distribution.high, log=distribution.log
-            )
+            return method("float")(name, distribution.low, distribution.high, log=distribution.log)
         if isinstance(distribution, IntRange):
-            high = distribution.high if cap is None else min(distribution.high, cap)
-            # Optuna wants high on the step grid; n's cap moves with k, so snap it down.
-            high = distribution.low + (high - distribution.low) // distribution.step * (
-                distribution.step
-            )
-            return trial.suggest_int(name, distribution.low, high, step=distribution.step)
+            high = _int_high(distribution, cap)
+            return method("int")(name, distribution.low, high, step=distribution.step)
         if isinstance(distribution, Choice):
             # Optuna needs the same choices in every trial, so a value above the cap is
             # clamped afterwards (to L - k, which is what 'all' means for m).
-            value = trial.suggest_categorical(name, list(distribution.values))
+            value = method("categorical")(name, list(distribution.values))
             if cap is not None and isinstance(value, int) and value > cap:
                 value = cap
             return value
@@ -330,75 +334,52 @@ class ConstrainedSpace:
             return distribution.value
         raise TypeError(f"cannot sample {type(distribution).__name__}")  # pragma: no cover
 
+    def combinations(self, limit: int = MAX_ENUMERATED) -> list[dict[str, Any]] | None:
+        """Every config this space can sample, each as the values a sampler proposes for it
+        (``raw``, what Optuna enqueues) and the valid settings they make (``settings``); None
+        when the space has a float range or more than ``limit`` combinations."""
+        params = self.space.parameters
+        if any(isinstance(distribution, FloatRange) for distribution in params.values()):
+            return None
+        sampled = [name for name, d in params.items() if not isinstance(d, Fixed)]
+        if "reinit_layers" in sampled:
+            cap = layer_limits(self.num_layers, self.base.reinit_layers).max_reinit
+            reinit_values = _values(params["reinit_layers"], cap)
+        else:
+            reinit_values = [None]
+        combinations: list[dict[str, Any]] = []
+        for k in reinit_values:
+            limits = layer_limits(self.num_layers, self.base.reinit_layers if k is None else k)
+            names = [name for name in sampled if name != "reinit_layers"]
+            axes = [
+                _values(params[name], limits.cap(name) if name in LAYER_SETTINGS else None)
+                for name in names
+            ]
+            for values in itertools.product(*axes):
+                raw = dict(zip(names, values, strict=True))
+                if k is not None:
+                    raw["reinit_layers"] = k
+                combinations.append(raw)
+                if len(combinations) > limit:
+                    return None
+        from optuna.trial import FixedTrial  # Optuna is only needed once something samples
 
-def _check_grid_size(where: SpaceSource, space: SearchSpace) -> None:
-    """Refuse a grid too large to enumerate, with its size."""
-    if space.grid_size() > MAX_GRID_POINTS:
-        raise ConfigError(
-            where.field("").removesuffix("."),
-            f"grids of at most {MAX_GRID_POINTS:,} combinations (each one is a trial)",
-            f"{space.grid_size():,} combinations",
-            source=where.source,
-        )
+        # FixedTrial answers each suggest_* with the given value: the same path as a sampled
+        # config, clamping included.
+        return [{"raw": raw, "settings": self(FixedTrial(raw))} for raw in combinations]
 
 
-def grid_points(
-    spaces: Iterable[tuple[SpaceSource, SearchSpace]], num_layers: int, base: TrialSettings
-) -> tuple[list[dict[str, Any]], int]:
-    """Every valid, distinct point of the spaces' grids, in order (space after space).
+def _int_high(distribution: IntRange, cap: int | None) -> int:
+    """The range's top under the layer cap, snapped down onto its step grid (as Optuna
+    wants; n's cap moves with k)."""
+    high = distribution.high if cap is None else min(distribution.high, cap)
+    return distribution.low + (high - distribution.low) // distribution.step * distribution.step
 
-    Args:
-        spaces: (where it came from, the capped space) pairs.
-        num_layers: the model's layer count L.
-        base: the settings the spaces leave out.
 
-    Returns:
-        The full settings of each point, and how many combinations were dropped because they
-        break a constraint (n or m above L - k) or repeat an earlier point.
-
-    Raises:
-        ConfigError: a parameter that is not a grid or fixed value, or no valid point at all.
-    """
-    points: list[dict[str, Any]] = []
-    seen: set[tuple] = set()
-    dropped = 0
-    for where, space in spaces:
-        _check_grid_size(where, space)
-        names, axes = [], []
-        for name, distribution in space.parameters.items():
-            if isinstance(distribution, Grid):
-                names.append(name)
-                axes.append(list(distribution.values))
-            elif isinstance(distribution, Fixed):
-                names.append(name)
-                axes.append([distribution.value])
-            else:
-                raise ConfigError(
-                    where.field(name),
-                    "a 'grid' or 'fixed' distribution with search.algorithm 'grid'",
-                    distribution.type,
-                    source=where.source,
-                )
-        for combination in itertools.product(*axes):
-            merged = {**base.model_dump(), **dict(zip(names, combination, strict=True))}
-            try:
-                settings = validate_model(TrialSettings, merged).fit_to(num_layers)
-            except ConfigError:
-                dropped += 1
-                continue
-            point = settings.model_dump()
-            key = tuple(sorted((k, repr(v)) for k, v in point.items()))
-            if key in seen:
-                dropped += 1
-                continue
-            seen.add(key)
-            points.append(point)
-    if not points:
-        raise ConfigError(
-            "sweep.space",
-            f"grids with at least one combination valid for a model of {num_layers} layers",
-            f"{dropped} combinations, none valid",
-        )
-    if dropped:
-        logger.info("grid: %d combinations dropped (out of range or repeated)", dropped)
-    return points, dropped
+def _values(distribution: Distribution, cap: int | None) -> list[Any]:
+    """What a sampler can propose for one integer or choice parameter."""
+    if isinstance(distribution, IntRange):
+        return list(range(distribution.low, _int_high(distribution, cap) + 1, distribution.step))
+    if isinstance(distribution, Choice):
+        return list(distribution.values)
+    raise TypeError(f"cannot enumerate {type(distribution).__name__}")  # pragma: no cover

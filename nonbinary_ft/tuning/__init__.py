@@ -2,7 +2,7 @@
 
 - :mod:`.plan`: the sweep resolved and checked before Ray starts (``--dry-run``);
 - :mod:`.searcher`, :mod:`.scheduler`: Ray Tune's search algorithm and scheduler, each
-  behind the evidence policy's hook;
+  behind the evidence policy's hook; :mod:`.sampler`: Optuna's samplers over the space;
 - :mod:`.trainable`: one trial on a Ray worker; :mod:`.actor`: stage 1's analysis actor;
 - :mod:`.callbacks`, :mod:`.progress`: MLflow runs and the live display, in the driver;
 - :mod:`.stages`, :mod:`.collect`, :mod:`.final`, :mod:`.publish`: running a stage, reading

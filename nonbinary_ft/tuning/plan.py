@@ -30,12 +30,8 @@ from nonbinary_ft.config import ExperimentConfig, SweepConfig
 from nonbinary_ft.config.space import Grid, SearchSpace, dump_space
 from nonbinary_ft.errors import ConfigError
 from nonbinary_ft.search.algorithms import scheduler_kind
-from nonbinary_ft.search.sampling import (
-    SpaceSource,
-    constrain_space,
-    grid_points,
-    load_sweep_spaces,
-)
+from nonbinary_ft.search.grid import grid_points
+from nonbinary_ft.search.sampling import SpaceSource, constrain_space, load_sweep_spaces
 from nonbinary_ft.tuning.final import BASELINE_LR_FACTORS
 
 __all__ = [

@@ -33,10 +33,10 @@ from nonbinary_ft.config.settings import TrialSettings, canonical_settings
 from nonbinary_ft.config.space import SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
 from nonbinary_ft.search.algorithms import first_points, get_algorithm
-from nonbinary_ft.search.policy import DecisionLog, screen_suggestion, settings_of
-from nonbinary_ft.search.sampling import ConstrainedSpace
+from nonbinary_ft.search.policy import DecisionLog, PruningPolicy, screen_suggestion, settings_of
 from nonbinary_ft.search.transfer import bounding_box
 from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep, WarmPoint, first_trials
+from nonbinary_ft.tuning.sampler import METRIC, MODE, optuna_searcher
 from nonbinary_ft.tuning.session import session_of
 from nonbinary_ft.vocabulary import DecisionKind
 
@@ -54,9 +54,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-METRIC = "val_accuracy"
-MODE = "max"
-
 
 def trial_identity(config: dict[str, Any]) -> str:
     """What a trial trains: its settings with the values that change nothing dropped."""
@@ -69,9 +66,14 @@ class PruningSearcher(Searcher):
 
     A repeat costs a whole trial and teaches nothing; samplers propose them (TPE on discrete
     choices, or a sampler whose random start repeats a past sweep of the same seed, whose
-    winners are also warm starts). A repeat is not started and the sampler draws again, as
-    Syne Tune's searchers do by default; the sampler is told the repeat ended pruned, as a
-    ruled-out draw is (see :meth:`suggest`).
+    winners are also warm starts). A repeat is not started, and the sampler is told it ended
+    pruned, as a ruled-out draw is (see :meth:`suggest`). On a finite space the next draw is
+    then a point not yet started, at random
+    (:meth:`~nonbinary_ft.tuning.sampler.SpaceSampler.enqueue_untried`), and once none is
+    left the search is finished. TPE on a small grid repeats itself more and more
+    as the points it believes best are taken: drawing it again until it proposes something
+    new took 2.5 draws a trial on the replay's 150-point grids, each dearer than the last.
+    Elsewhere (a float range) the sampler draws again, as Syne Tune's searchers do.
 
     Args:
         searcher: the search algorithm to wrap (it must already know its metric and mode).
@@ -149,16 +151,37 @@ class PruningSearcher(Searcher):
             # later suggestion re-reads the study's search space from the first draw still
             # running, which made suggestions grow with the sweep.
             self.searcher.on_trial_complete(inner_id, result=None, error=False)
-            if key in self._started:
-                repeats += 1
-                if repeats >= self.max_repeats:
-                    break
+            if key not in self._started:
+                continue  # ruled out: the sampler learns from it and draws again
+            repeats += 1
+            if self._enqueue_untried(policy) is False:
+                logger.warning(
+                    "every point of the space has been started or is ruled out by the pruning "
+                    "policy: the search stops here"
+                )
+                return Searcher.FINISHED
+            if repeats >= self.max_repeats:
+                break
         logger.warning(
             "the last %d suggestions were all ruled out by the pruning policy or repeats of "
             "earlier trials: the search stops here (the space it left open looks exhausted)",
             draw + 1,
         )
         return Searcher.FINISHED
+
+    def _enqueue_untried(self, policy: PruningPolicy | None) -> bool | None:
+        """After a repeat, on a finite space: the next draw is a point not yet started that
+        the policy allows, at random (False: none is left; None: the sampler cannot, and
+        draws again)."""
+        enqueue = getattr(self.searcher, "enqueue_untried", None)
+        if enqueue is None:
+            return None
+        return enqueue(
+            lambda settings: (
+                trial_identity(settings) not in self._started
+                and (policy is None or policy.rules_out(settings_of(settings)) is None)
+            )
+        )
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Forwarded to the wrapped searcher under its own id for the trial."""
@@ -336,6 +359,11 @@ class WarmStartSearcher(StatefulSearcher):
             sampler = self._start()
         return sampler.suggest(trial_id)
 
+    def enqueue_untried(self, is_new: Callable[[dict[str, Any]], bool]) -> bool | None:
+        """The sampler's :meth:`~nonbinary_ft.tuning.sampler.SpaceSampler.enqueue_untried`
+        (None before it is built)."""
+        return self.sampler.enqueue_untried(is_new) if self.sampler is not None else None
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Forwarded to the sampler."""
         if self.sampler is not None:
@@ -412,32 +440,3 @@ def create_searcher(
     else:
         inner = build(())
     return PruningSearcher(inner, sweep_key, log)
-
-
-def optuna_searcher(
-    sweep: SweepConfig,
-    space: SearchSpace,
-    num_layers: int,
-    base: TrialSettings,
-    first: Sequence[dict[str, Any]],
-) -> Searcher:
-    """Optuna's sampler of the algorithm (TPE or random) over the capped space, ``first``
-    enqueued."""
-    # Imported here: Optuna is only needed by the sampled algorithms.
-    import optuna
-    from ray.tune.search.optuna import OptunaSearch
-
-    sampler: optuna.samplers.BaseSampler
-    if get_algorithm(sweep.search.algorithm).sampler == "random":
-        sampler = optuna.samplers.RandomSampler(seed=sweep.search.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(
-            seed=sweep.search.seed, n_startup_trials=sweep.search.n_startup_trials
-        )
-    return OptunaSearch(
-        space=ConstrainedSpace(space, num_layers, base),
-        metric=METRIC,
-        mode=MODE,
-        sampler=sampler,
-        points_to_evaluate=[dict(point) for point in first] or None,
-    )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 
 from nonbinary_ft.config import TrialSettings
 from nonbinary_ft.config.space import parse_space
 from nonbinary_ft.errors import ConfigError
+from nonbinary_ft.search.grid import grid_points
 from nonbinary_ft.search.sampling import (
     ConstrainedSpace,
     SpaceSource,
     constrain_space,
-    grid_points,
     make_valid,
 )
 
@@ -55,6 +57,41 @@ def test_every_sampled_config_is_valid_for_the_model(sampler):
         seen_k.add(settings.reinit_layers)
         study.tell(trial, settings.lr_high)
     assert seen_k == {1, 2, 3, 4, 5}  # capped at L - 1, not collapsed onto one value
+
+
+FINITE = {
+    "name": "finite",
+    "parameters": {
+        "reinit_layers": {"type": "int", "low": 1, "high": 10},
+        "low_layers": {"type": "int", "low": 0, "high": 10},
+        "lr_low": {"type": "fixed", "value": 0.001},
+        "l2sp_layers": {"type": "choice", "values": [0, 3, 5, "all"]},
+        "lr_high": {"type": "choice", "values": [0.1, 0.01]},
+    },
+}
+
+
+def test_combinations_are_every_config_a_sampler_can_make():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = ConstrainedSpace(_constrain(FINITE), L, BASE)
+    combinations = space.combinations()
+    assert combinations is not None
+    enumerated = {json.dumps(each["settings"], sort_keys=True) for each in combinations}
+    # Each raw combination is what a sampler proposes: enqueued, Optuna gives that config.
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for each in combinations[::7]:
+        study.enqueue_trial(each["raw"])
+        assert space(study.ask()) == each["settings"]
+    sampled = {
+        json.dumps(space(study.ask()), sort_keys=True) for _ in range(3000)
+    }  # k in 1..5, n in 0..6-k, m clamped to 6-k, two learning rates
+    assert sampled == enumerated
+    assert len(enumerated) < len(combinations)  # 'all' and a clamped m can make one config
+
+
+def test_a_float_range_or_a_huge_space_is_not_enumerated():
+    assert ConstrainedSpace(_constrain(TOO_WIDE), L, BASE).combinations() is None
+    assert ConstrainedSpace(_constrain(FINITE), L, BASE).combinations(limit=20) is None
 
 
 def test_capped_space_shows_the_model_bounds():

@@ -14,11 +14,12 @@ from ray.tune.search import Searcher
 
 from nonbinary_ft.config import TrialSettings
 from nonbinary_ft.config.space import parse_space
+from nonbinary_ft.config.sweep import SweepConfig
 from nonbinary_ft.search.policy import DecisionLog, PruningPolicy, TrialJudge
 from nonbinary_ft.search.sampling import ConstrainedSpace
 from nonbinary_ft.tuning.callbacks import SchedulerBridge
 from nonbinary_ft.tuning.scheduler import PruningScheduler
-from nonbinary_ft.tuning.searcher import GridSearcher, PruningSearcher
+from nonbinary_ft.tuning.searcher import GridSearcher, PruningSearcher, trial_identity
 from nonbinary_ft.tuning.session import close_session, open_session
 
 KEY = "test://sweep"
@@ -162,6 +163,31 @@ def test_a_repeat_is_not_started_and_an_exhausted_space_ends_the_search(sweep_li
     inner.configs = [{"lr_high": 0.01}, {"lr_high": 0.02}, {"lr_high": 0.01}, {"lr_high": 0.5}]
     assert searcher.suggest("c") == Searcher.FINISHED
     assert inner.configs == [{"lr_high": 0.5}]  # three draws, then it stopped asking
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "random"])
+def test_a_finite_space_is_searched_to_its_end_without_redrawing(sweep_live, algorithm):
+    from nonbinary_ft.tuning.sampler import optuna_searcher
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    parameters = {
+        "lr_high": {"type": "choice", "values": [0.5, 0.01, 0.02, 0.03]},
+        "reinit_layers": {"type": "int", "low": 1, "high": 4},
+        "l2sp_layers": {"type": "choice", "values": [0, 1, 2]},
+    }
+    space = parse_space({"name": "finite", "parameters": parameters})
+    sweep = SweepConfig.model_validate({"search": {"algorithm": algorithm, "seed": 0}})
+    inner = optuna_searcher(sweep, space, 6, TrialSettings(), ())
+    searcher = PruningSearcher(inner, KEY, sweep_live.log)
+    started = []
+    while (config := searcher.suggest(f"t{len(started)}")) != Searcher.FINISHED:
+        started.append(config)
+        searcher.on_trial_complete(f"t{len(started) - 1}", {"val_accuracy": config["lr_high"]})
+    # 3 learning rates the policy allows x 4 k x 3 m: each once, then the search ends.
+    assert len({trial_identity(config) for config in started}) == len(started) == 36
+    assert all(config["lr_high"] < 0.1 for config in started)
+    # A repeat is followed by an untried point, not by draws until the sampler finds one.
+    assert len(inner._ot_study.trials) <= 2 * len(started) + 1
 
 
 def test_what_completed_survives_a_restore(sweep_live):

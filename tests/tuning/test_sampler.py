@@ -1,0 +1,49 @@
+"""Optuna's samplers as the sweep's searcher: an untried point when the sampler repeats itself."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from nonbinary_ft.config import SweepConfig, TrialSettings
+from nonbinary_ft.config.space import parse_space
+from nonbinary_ft.tuning.sampler import optuna_searcher
+
+PARAMETERS = {
+    "lr_high": {"type": "choice", "values": [0.001, 0.01, 0.1, 1.0]},
+    "reinit_layers": {"type": "int", "low": 1, "high": 4},
+}
+
+
+def _sampler(parameters: dict, seed: int = 0):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = parse_space({"name": "small", "parameters": parameters})
+    sweep = SweepConfig.model_validate({"search": {"algorithm": "tpe", "seed": seed}})
+    sampler = optuna_searcher(sweep, space, 6, TrialSettings(), ())
+    sampler.set_search_properties("val_accuracy", "max", {})
+    return sampler
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_next_draw_is_the_untried_point_enqueued(seed):
+    sampler = _sampler(PARAMETERS, seed)
+    wanted = {(1.0, 4), (0.001, 3)}
+
+    def is_new(settings: dict) -> bool:
+        return (settings["lr_high"], settings["reinit_layers"]) in wanted
+
+    chosen = []
+    for index in range(2):
+        assert sampler.enqueue_untried(is_new) is True
+        config = sampler.suggest(f"t{index}")
+        chosen.append((config["lr_high"], config["reinit_layers"]))
+        sampler.on_trial_complete(f"t{index}", {"val_accuracy": 0.5})
+    # Only points is_new accepts (the sampler alone would land on one of 16 points).
+    assert set(chosen) <= wanted
+
+
+def test_an_exhausted_or_infinite_space_has_no_untried_point():
+    sampler = _sampler(PARAMETERS)
+    assert sampler.enqueue_untried(lambda settings: False) is False
+    ranged = {**PARAMETERS, "lr_high": {"type": "float", "low": 0.001, "high": 0.1}}
+    assert _sampler(ranged).enqueue_untried(lambda settings: True) is None
