@@ -47,3 +47,21 @@ def test_an_exhausted_or_infinite_space_has_no_untried_point():
     assert sampler.enqueue_untried(lambda settings: False) is False
     ranged = {**PARAMETERS, "lr_high": {"type": "float", "low": 0.001, "high": 0.1}}
     assert _sampler(ranged).enqueue_untried(lambda settings: True) is None
+
+
+def test_a_warm_started_sampler_takes_the_untried_point_through_its_wrapper():
+    from nonbinary_ft.search.policy import DecisionLog
+    from nonbinary_ft.tuning.searcher import WarmStartSearcher
+
+    sampler = _sampler(PARAMETERS)
+    space = parse_space({"name": "small", "parameters": PARAMETERS})
+    warm = WarmStartSearcher(
+        lambda first: sampler, space, 6, TrialSettings(), lambda evidence: [],
+        "unregistered://warm", DecisionLog(None, epochs=2), wait=False,
+    )  # fmt: skip
+    assert warm.enqueue_untried(lambda settings: True) is None  # no sampler yet
+    warm.suggest("t0")
+    warm.on_trial_complete("t0", {"val_accuracy": 0.5})
+    assert warm.enqueue_untried(lambda s: (s["lr_high"], s["reinit_layers"]) == (1.0, 4)) is True
+    config = warm.suggest("t1")
+    assert (config["lr_high"], config["reinit_layers"]) == (1.0, 4)
