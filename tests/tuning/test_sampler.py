@@ -65,3 +65,20 @@ def test_a_warm_started_sampler_takes_the_untried_point_through_its_wrapper():
     assert warm.enqueue_untried(lambda s: (s["lr_high"], s["reinit_layers"]) == (1.0, 4)) is True
     config = warm.suggest("t1")
     assert (config["lr_high"], config["reinit_layers"]) == (1.0, 4)
+
+
+def test_a_saved_sampler_restores_its_untried_draws(tmp_path):
+    """Ray saves the innermost searcher at each experiment snapshot and restores it on
+    --resume: the enqueued point and the seeded choice of the next ones survive."""
+    sampler = _sampler(PARAMETERS)
+    sampler.suggest("t0")
+    sampler.on_trial_complete("t0", {"val_accuracy": 0.5})
+    assert sampler.enqueue_untried(lambda settings: True) is True
+    sampler.save(str(tmp_path / "searcher.pkl"))
+    restored = _sampler(PARAMETERS, seed=1)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    for index in range(1, 6):
+        assert restored.suggest(f"t{index}") == sampler.suggest(f"t{index}")
+        for each in (restored, sampler):
+            each.on_trial_complete(f"t{index}", {"val_accuracy": 0.4})
+            assert each.enqueue_untried(lambda settings: settings["lr_high"] < 1.0) is True
