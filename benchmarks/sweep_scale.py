@@ -2,8 +2,8 @@
 
 Each size is a real ``run_sweep`` in a fresh process (its own loopback Ray cluster: a head
 and two worker nodes of several logical CPUs), with everything a real sweep does: stage 1's
-analysis actor, the default search (``nbft``: past sweeps' winners from the shipped prior,
-then TPE) and scheduler (RUSH), an MLflow child run per trial with its dataset inputs and
+analysis actor, the default search (``zero_shot_model``: the shipped prior's best settings for the
+model, then TPE) and scheduler (RUSH), an MLflow child run per trial with its dataset inputs and
 per-epoch metrics, the decision log, stage 3's seeded runs and the report. Only the training
 is replaced: every trial reports a recorded replay table's epochs
 (``TrainableOptions.rehearse_table``), so that a trial costs nothing but orchestration.

@@ -1,4 +1,4 @@
-"""``nbft history``: the past sweeps a search 'nbft' learns from, and what it would take first.
+"""``nbft history``: the past sweeps a search learns from, and what it would take first.
 
 nbft history [--tracking-uri URI] [--table DIR ...] [--for SWEEP_FILE] [--no-prior] [--json]
 nbft history export RUN_ID --tracking-uri URI --out DIR
@@ -34,8 +34,9 @@ TrackingUri = Annotated[
 def _first_trials(
     sweep_file: Path, history: list[Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The cheap evidence of ``sweep_file``'s target, and the trials its warm start runs:
-    the past settings fitted to the sweep's space and model, as the sweep would run them."""
+    """The cheap evidence of ``sweep_file``'s target (measured only for a search that picks
+    its first trials by it), and the trials its warm start runs: the past settings fitted to
+    the sweep's space and model, as the sweep would run them."""
     from nonbinary_ft.analysis import analyse
     from nonbinary_ft.config import load_config
     from nonbinary_ft.search.algorithms import first_points, get_algorithm
@@ -44,13 +45,14 @@ def _first_trials(
 
     config = load_config(sweep_file)
     plan = plan_sweep(config, sweep_file)
-    workdir = Path("runs") / config.name / "analysis"
-    document = analyse(config, workdir=workdir, scratch=False).to_dict()
     search = config.sweep.search
-    points = first_points(
-        get_algorithm(search.algorithm), EvidenceVector.from_document(document), history,
-        search.warm_start, config.model.name,
-    )  # fmt: skip
+    algorithm = get_algorithm(search.algorithm)
+    document: dict[str, Any] = {}
+    if algorithm.waits_for_evidence:
+        workdir = Path("runs") / config.name / "analysis"
+        document = analyse(config, workdir=workdir, scratch=False).to_dict()
+    evidence = EvidenceVector.from_document(document)
+    points = first_points(algorithm, evidence, history, search.warm_start, config.model.name)
     chosen = first_trials(points, plan.spaces[0], plan.num_layers, config.settings)
     return document, [
         {"settings": first.settings, "reason": first.point.reason} for first in chosen
@@ -114,7 +116,7 @@ def history(
         typer.Option(
             "--for",
             help="A sweep file: measure its cheap evidence (features, probe, scores) and list "
-            "the past settings a search 'nbft' would try first.",
+            "the past settings its search would try first.",
         ),
     ] = None,
     prior: Annotated[

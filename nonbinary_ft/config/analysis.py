@@ -115,14 +115,14 @@ class AnalysisConfig(FrozenModel):
     )
     in_sweep: bool = Field(
         True,
-        description="nbft sweep starts the analysis actor (stage 1), whose evidence picks the "
-        "first trials (and, with analysis.veto, prunes); false: no evidence in the sweep.",
+        description="nbft sweep starts the analysis actor (stage 1), whose evidence the report "
+        "gives (and with search 'nbft' picks the first trials; with analysis.veto, prunes); "
+        "false: no evidence in the sweep.",
     )
     veto: bool = Field(
         False,
         description="Rule out the settings that go against the regime on table 7's rows. Off "
-        "by default: the evidence picks the sweep's first trials instead (search 'nbft'), and "
-        "the replay benchmark found the veto cost more compute than it saved.",
+        "by default: the replay benchmark found the veto cost more compute than it saved.",
     )
     prune_on_provisional: bool = Field(
         False,

@@ -36,46 +36,49 @@ class SearchConfig(FrozenModel):
     """How the sweep picks the next trial's settings."""
 
     algorithm: Literal[
-        "nbft", "tpe", "random", "grid", "zero_shot", "zero_shot_model", "bounding_box"
+        "zero_shot_model", "nbft", "tpe", "random", "grid", "zero_shot", "bounding_box"
     ] = Field(
-        "nbft",
-        description="'nbft' (the past sweeps nearest in stage 1's evidence lend their "
-        "winners as the first trials, then TPE), 'tpe' (Optuna's TPE), 'random' (Optuna's "
-        "random sampler), 'grid' (every point of the space's grids, as in the paper), "
-        "'zero_shot' (the history's best settings across past sweeps first, blind to the "
-        "evidence, then TPE; 'zero_shot_model': of the same model only), or 'bounding_box' "
-        "(random search in the box around the past sweeps' winners).",
+        "zero_shot_model",
+        description="'zero_shot_model' (past sweeps of the same model lend their best "
+        "settings on average as the first trials, a greedy portfolio, then TPE; with no past "
+        "sweep of the model, TPE alone), 'nbft' (the past sweeps nearest in stage 1's "
+        "evidence lend their winners first, then TPE), 'zero_shot' (the portfolio over every "
+        "past sweep, whatever its model), 'bounding_box' (random search in the box around "
+        "the past sweeps' winners), 'tpe' (Optuna's TPE), 'random' (Optuna's random "
+        "sampler) or 'grid' (every point of the space's grids, as in the paper). The default "
+        "is what the replay benchmark found best on tables it was not tuned on.",
     )
-    seed: int = Field(0, description="Seed of the sampler (nbft, tpe, random).")
+    seed: int = Field(0, description="Seed of the sampler (every algorithm but grid).")
     n_startup_trials: int = Field(
         5, ge=1, description="TPE: random trials before its model takes over."
     )
     warm_start: int = Field(
         12,
         ge=0,
-        description="nbft: settings of past sweeps evaluated first (the two nearest "
-        "sweeps' best, in turns).",
+        description="Settings of past sweeps evaluated first (zero_shot_model, zero_shot: "
+        "the portfolio's; nbft: the two nearest sweeps' best, in turns).",
     )
     history_uri: str | None = Field(
         None,
-        description="nbft: the MLflow tracking URI whose finished sweeps are the history "
+        description="The MLflow tracking URI whose finished sweeps are the history "
         "(default: the sweep's own, sweep.mlflow.tracking_uri).",
     )
     history_tables: tuple[AbsolutePath, ...] = Field(
         (),
-        description="nbft: replay-table folders (nbft history --export, or the replay "
+        description="Replay-table folders (nbft history export, or the replay "
         "benchmark's tables) added to the history.",
     )
     prior: bool = Field(
         True,
-        description="nbft: also learn from the prior shipped with the package (recorded "
+        description="Also learn from the prior shipped with the package (recorded "
         "tables of several pre-trained sources and data sets), so that a first sweep has a "
         "history too.",
     )
     user_store: bool = Field(
         True,
-        description="Keep every finished sweep in the user's history store and, with nbft, "
-        "learn from it: a user's later sweeps see the earlier ones under any name or folder.",
+        description="Keep every finished sweep in the user's history store and, with an "
+        "algorithm that learns from past sweeps, learn from it: a user's later sweeps see "
+        "the earlier ones under any name or folder.",
     )
     history_store: AbsolutePath | None = Field(
         None,
@@ -91,7 +94,7 @@ class SchedulerConfig(FrozenModel):
         "auto",
         description="'rush' (stop a trial far below the best completed trial's curve, once), "
         "'asha' (asynchronous successive halving), 'none' (run all epochs); 'auto': rush "
-        "with search 'nbft', else asha.",
+        "with a search that learns from past sweeps, else asha.",
     )
     rush_rung: float = Field(
         1 / 3, gt=0, lt=1, description="rush: where trials are judged, as a share of the epochs."

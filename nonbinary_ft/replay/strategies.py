@@ -10,13 +10,14 @@
 ``tpe_rush``        ``nbft sweep`` without a history: TPE, RUSH stops, stage 1 run
 ``evidence_veto``   TPE + ASHA + stage 1's regime policy (table 7 as a reversible veto,
                     acting once the analysis, from-scratch run included, is in)
-``nbft``            ``nbft sweep``'s default: once the cheap evidence is in, the nearest
-                    past sweeps' winners first, then TPE; RUSH stops (no veto)
+``nbft``            once the cheap evidence is in, the nearest past sweeps' winners
+                    first, then TPE; RUSH stops (no veto)
 ``nbft_random``     the ablation of ``nbft`` whose past sweeps are drawn at random (with the
                     seed) instead of by the evidence: does the evidence pick better?
 ``zero_shot``       Syne Tune's ZeroShotTransfer: the history's best settings across past
                     sweeps first (blind to the evidence), then TPE; RUSH stops
-``zero_shot_model`` the same over past sweeps of the task's own model only
+``zero_shot_model`` the same over past sweeps of the task's own model only: ``nbft
+                    sweep``'s default
 ``bounding_box``    Syne Tune's BoundingBox: random search in the box around the past
                     sweeps' winners; RUSH stops
 ==================  ==============================================================

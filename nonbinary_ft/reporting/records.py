@@ -10,6 +10,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import yaml
+
+from nonbinary_ft.config.sweep import SearchConfig
 from nonbinary_ft.reporting import figures, text
 from nonbinary_ft.reporting.figures import FigureRecord
 from nonbinary_ft.reporting.importance import importance_chart
@@ -22,6 +25,7 @@ from nonbinary_ft.results import (
     SweepResults,
     TrialResult,
 )
+from nonbinary_ft.search.algorithms import ALGORITHMS
 from nonbinary_ft.vocabulary import DecisionKind, TrialStatus
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "ReproSection",
     "Report",
     "build_evidence",
+    "build_search_note",
     "build_pruning",
     "build_trials_table",
     "build_reproducibility",
@@ -112,6 +117,7 @@ class Report:
     verdict: Verdict
     evidence: EvidenceSection
     figures: tuple[FigureRecord, ...]
+    search: str
     pruning: PruningSection
     trials: Table | None
     trials_missing: str | None
@@ -156,6 +162,37 @@ def build_evidence(analysis: AnalysisResults | Missing, name: str | None) -> Evi
         analysis.regime.rule,
         analysis.regime.disagreements,
     )
+
+
+def build_search_note(sweep_yaml: str | Missing) -> str:
+    """Section 4's first line: where the search's first trials came from and what it took
+    from stage 1's evidence, as the replay benchmark measured it ('' without a sweep file)."""
+    if isinstance(sweep_yaml, Missing):
+        return ""
+    document = yaml.safe_load(sweep_yaml) or {}
+    search = (document.get("sweep") or {}).get("search") or {}
+    name = search.get("algorithm") or SearchConfig.model_fields["algorithm"].default
+    algorithm = ALGORITHMS.get(name)
+    if algorithm is None:
+        return ""
+    if algorithm.waits_for_evidence:
+        note = (
+            f"Search '{name}': the first trials were the winners of the past sweeps nearest "
+            "to this target in its cheap evidence (fixed-feature accuracy, Fisher score)."
+        )
+    elif algorithm.learns_from_history:
+        note = (
+            f"Search '{name}': the first trials came from past sweeps"
+            f"{' of the same model' if algorithm.first_trials == 'zero_shot_model' else ''}, "
+            "not from this target's evidence. On the replay benchmark's tables, past sweeps "
+            "chosen by the evidence (search 'nbft') did better than past sweeps chosen at "
+            "random, but worse than the best settings of the same model's past sweeps."
+        )
+    else:
+        note = f"Search '{name}': it learnt from no past sweep and not from the evidence."
+    if (document.get("analysis") or {}).get("veto"):
+        note += " The regime's veto ruled out settings that go against it (analysis.veto)."
+    return note
 
 
 def _plural(count: int, noun: str) -> str:
@@ -324,6 +361,7 @@ def build_report(results: SweepResults) -> Report:
         verdict=build_verdict(results),
         evidence=build_evidence(results.analysis, name),
         figures=build_figures(results),
+        search=build_search_note(results.sweep_yaml),
         pruning=build_pruning(results.pruning, trials),
         trials=None if isinstance(trials, Missing) else build_trials_table(trials),
         trials_missing=str(trials) if isinstance(trials, Missing) else None,

@@ -66,6 +66,12 @@ ALGORITHMS: dict[str, Algorithm] = {
     algorithm.name: algorithm
     for algorithm in (
         Algorithm(
+            "zero_shot_model",
+            "the best settings of past sweeps of the same model first (a greedy portfolio, "
+            "blind to the target's evidence), then TPE: the default",
+            "tpe", first_trials="zero_shot_model", scheduler="rush",
+        ),
+        Algorithm(
             "nbft",
             "the past sweeps nearest in the target's cheap evidence lend their winners as "
             "the first trials, then TPE",
@@ -76,14 +82,8 @@ ALGORITHMS: dict[str, Algorithm] = {
         Algorithm("grid", "every point of the space's grids, as in the paper", "grid"),
         Algorithm(
             "zero_shot",
-            "the history's best settings across past sweeps first (a greedy portfolio, blind "
-            "to the target's evidence), then TPE",
+            "zero_shot_model over the past sweeps of every model",
             "tpe", first_trials="zero_shot", scheduler="rush",
-        ),
-        Algorithm(
-            "zero_shot_model",
-            "zero_shot over the past sweeps of the same model only",
-            "tpe", first_trials="zero_shot_model", scheduler="rush",
         ),
         Algorithm(
             "bounding_box",

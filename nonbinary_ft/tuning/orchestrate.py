@@ -272,7 +272,7 @@ def _publish(
     tracker.log_summary(run.to_dict())
     _describe(tracker, results)
     tags = history_tags(results, config.model.name)
-    if tags:  # what a later sweep with search 'nbft' starts from
+    if tags:  # what a later sweep that learns from past sweeps starts from
         tracker.set_tags(parent_run_id, tags)
         if config.sweep.search.user_store:
             record_sweep(tags, config.name, parent_run_id, config.sweep.search.history_store)

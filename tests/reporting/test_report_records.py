@@ -6,11 +6,17 @@ import dataclasses
 import statistics
 
 import pytest
+import yaml
 from sweep_fixtures import BASE, BEST_ACCURACIES, DEFAULT_ACCURACIES, EPOCH_S
 
 from nonbinary_ft.reporting import figures
 from nonbinary_ft.reporting.importance import importance_chart
-from nonbinary_ft.reporting.records import build_evidence, build_pruning, build_report
+from nonbinary_ft.reporting.records import (
+    build_evidence,
+    build_pruning,
+    build_report,
+    build_search_note,
+)
 from nonbinary_ft.reporting.verdict import build_verdict
 from nonbinary_ft.results import Missing, PruningDecision, TrialResult
 from nonbinary_ft.vocabulary import DecisionKind
@@ -150,3 +156,20 @@ def test_missing_trials_make_every_trial_plot_a_note(results):
     notes = [f for f in report.figures if isinstance(f.data, figures.NoData)]
     assert {f.key for f in notes} == {f.key for f in report.figures} - {"fig6_default_vs_optimal"}
     assert all("sweep interrupted" in f.data.reason for f in notes)
+
+
+@pytest.mark.parametrize(
+    ("search", "veto", "says"),
+    [
+        ({}, False, ("Search 'zero_shot_model'", "of the same model", "not from this target's")),
+        ({"algorithm": "nbft"}, True, ("nearest to this target", "veto ruled out")),
+        ({"algorithm": "zero_shot"}, False, ("came from past sweeps, not from",)),
+        ({"algorithm": "tpe"}, False, ("no past sweep and not from the evidence",)),
+    ],
+)
+def test_search_note_says_what_the_first_trials_came_from(search, veto, says):
+    document = {"sweep": {"search": search}, "analysis": {"veto": veto}}
+    note = build_search_note(yaml.safe_dump(document))
+    assert all(part in note for part in says), note
+    assert ("veto" in note) == veto
+    assert build_search_note(Missing("no sweep.yaml")) == ""

@@ -78,6 +78,7 @@ def test_html_is_self_contained_with_every_plot(written):
     for section in ("2. Evidence", "3. Plots", "4. Decision log", "5. Reproducibility"):
         assert section in page
     assert "-16.00 points" in page and "Caltech256-30 (paper)" in page
+    assert "Search &#39;zero_shot_model&#39;: the first trials came from" in page
     assert "6.5 min of compute" in page
 
 
@@ -89,6 +90,7 @@ def test_markdown_links_pngs_written_next_to_it(written):
         assert (written.markdown.parent / name).stat().st_size > 0
     assert sorted(Path(p).name for p in written.images) == sorted(linked)
     assert "```yaml\nsettings:\n  reinit_layers: 2" in markdown
+    assert "Search 'zero_shot_model': the first trials came from" in markdown
     # Tables stay tables: every row of table 1 has as many cells as its header.
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert rows and all(row.count(" | ") >= 1 for row in rows)

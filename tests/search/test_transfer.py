@@ -68,7 +68,7 @@ def test_the_bounding_box_spans_the_past_winners_inside_the_space():
 def test_the_registry_is_what_the_sweep_file_accepts():
     (names,) = (typing.get_args(SearchConfig.model_fields["algorithm"].annotation),)
     assert list(names) == list(ALGORITHMS)
-    with pytest.raises(KeyError, match="known: nbft, tpe"):
+    with pytest.raises(KeyError, match="known: zero_shot_model, nbft, tpe"):
         get_algorithm("bayes")
     learners = {name for name, a in ALGORITHMS.items() if a.learns_from_history}
     assert learners == {"nbft", "zero_shot", "zero_shot_model", "bounding_box"}

@@ -130,18 +130,20 @@ def test_a_poisoned_store_is_checked_before_anything_is_shown_or_run(store, tmp_
     assert any("no usable evidence" in w for w in warnings)  # the run with Fisher -1
 
 
+NARROW = {
+    "name": "narrow",
+    "parameters": {
+        "reinit_layers": {"type": "int", "low": 1, "high": 2},
+        "lr_high": {"type": "float", "low": 0.005, "high": 0.05, "log": True},
+    },
+}
+
+
 def test_nbft_history_for_prints_what_the_sweep_would_run(store, tmp_path):
     _poisoned_store(store, tmp_path)
-    space = {
-        "name": "narrow",
-        "parameters": {
-            "reinit_layers": {"type": "int", "low": 1, "high": 2},
-            "lr_high": {"type": "float", "low": 0.005, "high": 0.05, "log": True},
-        },
-    }
     document = tiny_document(
         analysis={"cache_dir": str(tmp_path / "cache")},
-        sweep={"space": space, "search": {"algorithm": "nbft"}, "mlflow": {"tracking_uri": store}},
+        sweep={"space": NARROW, "search": {"algorithm": "nbft"}, "mlflow": {"tracking_uri": store}},
     )
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(yaml.safe_dump(document))
@@ -152,6 +154,31 @@ def test_nbft_history_for_prints_what_the_sweep_would_run(store, tmp_path):
     # k = 999 fitted to the space (1..2) and the model; the LR clipped into its range.
     assert [(s["reinit_layers"], s["lr_high"]) for s in first] == [(2, 0.05), (2, 0.005)]
     assert all(TrialSettings.model_validate(s) for s in first)
+
+
+def test_nbft_history_for_the_default_search_takes_only_the_same_models_sweeps(store, tmp_path):
+    """The default search (zero_shot_model) is blind to the evidence: --for measures none,
+    and its first trials come from past sweeps of the sweep's own model (test_resnet)."""
+    client = MlflowClient(store)
+    experiment = client.create_experiment("shared", (tmp_path / "art").as_uri())
+    client.create_run(experiment, tags=history_tags(make_results(), "test_resnet"), run_name="same")
+    other = history_tags(make_results(), "another_model")
+    other["nbft.history.ranked"] = json.dumps([[{"lr_high": 0.0123, "reinit_layers": 1}, 0.99]])
+    client.create_run(experiment, tags=other, run_name="other")
+    document = tiny_document(
+        analysis={"cache_dir": str(tmp_path / "cache")},
+        sweep={"space": NARROW, "mlflow": {"tracking_uri": store}},
+    )
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(document))
+    command = ["history", "--for", str(sweep_file), "--no-prior", "--json"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["evidence"] is None and not (tmp_path / "cache").exists()
+    first = answer["first_trials"]
+    assert first and all("same" in trial["reason"] for trial in first)
+    assert all(trial["settings"]["lr_high"] != 0.0123 for trial in first)
 
 
 def test_commands_that_read_a_server_that_never_answers_give_up_in_seconds(tmp_path):

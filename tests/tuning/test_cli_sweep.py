@@ -178,7 +178,7 @@ def test_quickstart_sweep_plans(no_ray):
     )
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
-    assert plan["algorithm"] == "nbft" and plan["num_trials"] == 6
+    assert plan["algorithm"] == "zero_shot_model" and plan["num_trials"] == 6
     assert plan["spaces"][0]["name"] == "paper_full"
 
 

@@ -73,7 +73,7 @@ RANGE = {"name": "lr", "parameters": {"lr_high": {"type": "float", "low": 0.01, 
             {"space": GRID, "search": {"algorithm": "grid"}, "scheduler": {"grace_period": 5}},
             "sweep.scheduler.grace_period",
         ),
-        # Past the last epoch (2) with search 'nbft', whose scheduler is RUSH, not ASHA.
+        # Past the last epoch (2) with the default search, whose scheduler is RUSH, not ASHA.
         ({"space": RANGE, "scheduler": {"grace_period": 3}}, "sweep.scheduler.grace_period"),
     ],
 )
