@@ -1,10 +1,12 @@
 """Learning from past sweeps through real Ray Tune: sweeps in sequence.
 
 The first sweep (search 'nbft', no history yet, the prior off) leaves its evidence and
-ranking on its MLflow parent run and in the user's history store. A second sweep, tracked on
-another MLflow store, finds it in the user store and starts from its winners: the warm
-starts are logged, run first and saved with Ray's experiment snapshots. A third, on the
-first's tracking store, killed with SIGKILL in the middle of its warm start and resumed,
+ranking on its MLflow parent run and in the user's history store. A second sweep, with the
+default search (the same model's past sweeps first) and tracked on another MLflow store,
+finds it in the user store and starts from its winners: the warm starts are logged, run
+first and saved with Ray's experiment snapshots. A third ('nbft', which waits for the
+evidence), on the first's tracking store, killed with SIGKILL in the middle of its warm
+start and resumed,
 runs each warm start exactly once, logs them once, and its sampler still knows every trial
 (TPE's state survives ``--resume``).
 """
@@ -27,6 +29,7 @@ import yaml
 from nonbinary_ft.config import ExperimentConfig
 from nonbinary_ft.history.store import read_user_store
 from nonbinary_ft.search.policy import DecisionLog
+from nonbinary_ft.search.transfer import zero_shot_points
 from nonbinary_ft.tracking.history import read_history
 from nonbinary_ft.tuning.orchestrate import DECISIONS_FILE, run_sweep
 from nonbinary_ft.vocabulary import DecisionKind
@@ -42,8 +45,13 @@ SPACE = {
 }
 
 
-def _document(tmp_path: Path, make_document, name: str, store: str, **sweep) -> dict:
-    search = {"algorithm": "nbft", "seed": 1, "warm_start": 3, "prior": False}
+def _document(
+    tmp_path: Path, make_document, name: str, store: str, algorithm: str | None = "nbft", **sweep
+) -> dict:
+    """A sweep of ``algorithm`` (None: the default search) on the tiny experiment."""
+    search = {"seed": 1, "warm_start": 3, "prior": False}
+    if algorithm is not None:
+        search["algorithm"] = algorithm
     sweep = {
         "space": SPACE,
         "search": {**search, "history_store": str(tmp_path / "user-store")},
@@ -97,7 +105,7 @@ def test_a_second_sweep_elsewhere_starts_from_the_first(first_sweep, make_docume
     assert kept.source == past.source and kept.origin.startswith("user store")
     # Another tracking store: only the user's history store knows the first sweep.
     elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
-    document = _document(tmp_path, make_document, "second", elsewhere)
+    document = _document(tmp_path, make_document, "second", elsewhere, algorithm=None)
     with _inside(tmp_path):
         run = run_sweep(ExperimentConfig.model_validate(document))
 
@@ -106,8 +114,13 @@ def test_a_second_sweep_elsewhere_starts_from_the_first(first_sweep, make_docume
     # proposes the first sweep's points again, which are the warm starts.
     assert len({_point(trial.settings) for trial in run.trials}) == 4
     warm = _warm_starts(tmp_path / "runs" / "second")
-    ranked = sorted(first.trials, key=lambda trial: -trial.final_val_accuracy)
-    assert [_point(s) for s in warm] == [_point(trial.settings) for trial in ranked[:3]]
+    # The same model's portfolio: the first sweep's best first, then (the tiny task ties
+    # accuracies) its other settings in the portfolio's order.
+    portfolio = zero_shot_points([past], 3, "test_resnet")
+    assert [_point(s) for s in warm] == [_point(point.settings) for point in portfolio]
+    best = max(trial.final_val_accuracy for trial in first.trials)
+    (first_warm,) = [t for t in first.trials if _point(t.settings) == _point(warm[0])]
+    assert first_warm.final_val_accuracy == best
     # One trial at a time: the first three to start are the warm starts, in order.
     started = [_point(t.settings) for t in sorted(run.trials, key=lambda t: t.started_at)]
     assert started[:3] == [_point(s) for s in warm]
