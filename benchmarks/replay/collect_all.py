@@ -6,6 +6,8 @@
 Runs ``nbft bench collect`` on each task file in turn (suite, then Lite0, Lite1, Lite2):
 a killed run, started again, skips finished tables and resumes the unfinished one where it
 stopped. One line per finished table on stderr; a task that fails is reported and skipped.
+A task whose image family (:mod:`benchmarks.replay.families`) is not on this machine yet
+gets it written first, as ``benchmarks.replay.tasks`` would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
+from benchmarks.replay.families import write_family
+from benchmarks.replay.tasks import FAMILY_PER_CLASS
 from nonbinary_ft.errors import NbftError
 from nonbinary_ft.history.store import PRIOR_DIR
 from nonbinary_ft.history.table import CURVES_FILE
@@ -33,6 +39,15 @@ def ordered(task_files: list[Path]) -> list[Path]:
         return (SOURCE_ORDER.index(source) if source in SOURCE_ORDER else 99, path.stem)
 
     return sorted(task_files, key=rank)
+
+
+def write_missing_family(task_file: Path) -> None:
+    """Write the image family ``task_file`` reads when its folder is missing (the task
+    files name it by a path relative to the repository root; a fresh clone has none)."""
+    data = (yaml.safe_load(task_file.read_text()) or {}).get("data") or {}
+    root = Path(data.get("root") or "")
+    if data.get("kind") == "imagefolder" and root.name in FAMILY_PER_CLASS and not root.is_dir():
+        write_family(root.name, root.parent, FAMILY_PER_CLASS[root.name])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         started = time.monotonic()
         try:
+            write_missing_family(task_file)
             collect_task(task_file, args.grid, folder, workers=args.workers)
         except NbftError as error:
             failed += 1

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
+from benchmarks.replay.collect_all import write_missing_family
 from benchmarks.replay.families import FAMILIES, write_family
 from nonbinary_ft.config import DataConfig
 from nonbinary_ft.data import read_samples
@@ -23,3 +25,13 @@ def test_a_family_is_an_image_folder_split_by_the_fractions(tmp_path, family):
     first = sorted((folder / "train").rglob("*.png"))[0]
     same = again / first.relative_to(folder)
     assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(same)))
+
+
+def test_the_collection_writes_a_task_s_missing_family_first(tmp_path):
+    root = tmp_path / "families" / "textures"
+    task = tmp_path / "lite0-textures.yaml"
+    task.write_text(yaml.safe_dump({"data": {"kind": "imagefolder", "root": str(root)}}))
+    write_missing_family(task)
+    config = DataConfig(kind="imagefolder", root=root, val_fraction=0.3, test_fraction=0.3)
+    assert len(read_samples(config).train) > 0
+    assert not (tmp_path / "families" / "letters").exists()  # only the family it reads
