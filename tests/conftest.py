@@ -11,6 +11,16 @@ from nonbinary_ft.config import ExperimentConfig
 from tests.tiny import tiny_document
 
 
+@pytest.fixture(autouse=True, scope="module")
+def own_module_history_store(tmp_path_factory):
+    """A module's shared fixtures (a sweep run once for several tests) keep finished sweeps
+    in the module's own store, never the user's: pytest sets up a module-scoped fixture
+    before any function-scoped one, so the per-test store below comes too late for them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NBFT_HISTORY_DIR", str(tmp_path_factory.mktemp("nbft-history")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def own_history_store(tmp_path_factory, monkeypatch):
     """Every test keeps finished sweeps in a store of its own, never the user's: a sweep of

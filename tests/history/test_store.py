@@ -124,3 +124,17 @@ def test_the_prior_and_the_manifests_are_found_by_a_fresh_install(tmp_path):
     )  # fmt: skip
     shipped, manifests = rendered.stdout.split("\n", 1)
     assert shipped.startswith(str(target)) and "kind: RayJob" in manifests
+
+
+@pytest.fixture(scope="module")
+def store_of_a_module_fixture():
+    """Where a module-scoped fixture (a sweep shared by several tests) records its sweeps."""
+    return user_store()
+
+
+def test_a_module_fixture_records_outside_the_users_store(
+    store_of_a_module_fixture, tmp_path_factory
+):
+    # Under pytest's temporary folder, never ~/.local/share/nbft/history: the tests' sweeps
+    # must not become the user's history.
+    assert store_of_a_module_fixture.is_relative_to(tmp_path_factory.getbasetemp())
