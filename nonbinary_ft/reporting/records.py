@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from nonbinary_ft.config.settings import same_settings
 from nonbinary_ft.config.sweep import SearchConfig
 from nonbinary_ft.reporting import figures, text
 from nonbinary_ft.reporting.figures import FigureRecord
@@ -257,11 +258,15 @@ def build_pruning(
         )
     epochs = sum(d.epochs_saved_estimate for d in pruning)
     saved_s = None if mean_epoch is None else epochs * mean_epoch
-    warm = sum(d.kind == DecisionKind.WARM_START for d in pruning)
+    warm_starts = [d for d in pruning if d.kind == DecisionKind.WARM_START]
+    warm = len(warm_starts)
+    # A budget smaller than the warm start runs only its first settings.
+    ran = sum(any(same_settings(d.settings, t.settings) for t in trial_list) for d in warm_starts)
     stopped = sum(d.trial_id is not None and d.kind != DecisionKind.WARM_START for d in pruning)
     vetoes = len(pruning) - warm
     summary = (
-        f"{counts}{_plural(warm, 'setting')} of past sweeps tried first; "
+        f"{counts}{_plural(warm, 'setting')} of past sweeps queued first"
+        f"{f' ({ran} ran)' if warm and trial_list else ''}; "
         f"{vetoes} {'stop or veto' if vetoes == 1 else 'stops or vetoes'} "
         f"({_plural(stopped, 'running trial')} stopped, "
         f"{_plural(vetoes - stopped, 'region')} no longer sampled): "

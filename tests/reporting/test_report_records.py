@@ -91,7 +91,7 @@ def test_pruning_log_and_compute_saved(results):
         "trial t11",
     ]
     assert "2 pruned, 1 stopped, 1 diverged" in section.summary
-    assert "0 settings of past sweeps tried first; 3 stops or vetoes" in section.summary
+    assert "0 settings of past sweeps queued first; 3 stops or vetoes" in section.summary
     assert "6.5 min of compute" in section.summary
     assert "gap=-0.16, fisher=1.6" in section.table.rows[0][3]
 
@@ -99,12 +99,14 @@ def test_pruning_log_and_compute_saved(results):
 def test_warm_starts_are_listed_and_save_nothing(results):
     warm = PruningDecision(
         kind=DecisionKind.WARM_START, reason="#1 of past sweep a (0.900)",
-        settings={"lr_high": 0.01}, time_s=0.1, epochs_saved_estimate=0.0,
+        settings={**BASE, "lr_high": 0.01}, time_s=0.1, epochs_saved_estimate=0.0,
     )  # fmt: skip
-    section = build_pruning((warm, *results.pruning), results.trials)
+    # Queued but never run: the budget ended first (no trial has lr_high 0.5).
+    unrun = dataclasses.replace(warm, settings={**BASE, "lr_high": 0.5}, time_s=0.2)
+    section = build_pruning((warm, unrun, *results.pruning), results.trials)
     assert section.table.rows[0][1] == "first trials (warm start)"
     assert section.epochs_saved == 13.0
-    assert "1 setting of past sweeps tried first; 3 stops or vetoes (2 running trials" in (
+    assert "2 settings of past sweeps queued first (1 ran); 3 stops or vetoes (2 running" in (
         section.summary
     )
 
