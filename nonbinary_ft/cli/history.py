@@ -39,8 +39,8 @@ def _first_trials(
     the sweep's space and model, as the sweep would run them."""
     from nonbinary_ft.analysis import analyse
     from nonbinary_ft.config import load_config
-    from nonbinary_ft.search.algorithms import first_points, get_algorithm
-    from nonbinary_ft.search.warm_start import EvidenceVector, first_trials
+    from nonbinary_ft.search.algorithms import get_algorithm, warm_start_trials
+    from nonbinary_ft.search.warm_start import EvidenceVector
     from nonbinary_ft.tuning.plan import plan_sweep
 
     config = load_config(sweep_file)
@@ -51,9 +51,10 @@ def _first_trials(
     if algorithm.waits_for_evidence:
         workdir = Path("runs") / config.name / "analysis"
         document = analyse(config, workdir=workdir, scratch=False).to_dict()
-    evidence = EvidenceVector.from_document(document)
-    points = first_points(algorithm, evidence, history, search.warm_start, config.model.name)
-    chosen = first_trials(points, plan.spaces[0], plan.num_layers, config.settings)
+    chosen = warm_start_trials(
+        algorithm, EvidenceVector.from_document(document), history, search.warm_start,
+        config.model.name, plan.spaces[0], plan.num_layers, config.settings,
+    )  # fmt: skip
     return document, [
         {"settings": first.settings, "reason": first.point.reason} for first in chosen
     ]

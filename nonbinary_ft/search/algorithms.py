@@ -14,9 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from nonbinary_ft.config.settings import TrialSettings
+from nonbinary_ft.config.space import SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
 from nonbinary_ft.search.transfer import zero_shot_points
-from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep, WarmPoint, warm_start_points
+from nonbinary_ft.search.warm_start import (
+    EvidenceVector,
+    FirstTrial,
+    PastSweep,
+    WarmPoint,
+    first_trials,
+    warm_start_points,
+)
 
 __all__ = [
     "Algorithm",
@@ -25,7 +34,15 @@ __all__ = [
     "list_algorithms",
     "scheduler_kind",
     "first_points",
+    "warm_start_trials",
+    "FITTED_CANDIDATES",
 ]
+
+FITTED_CANDIDATES = 4
+"""Past settings drawn per warm start wanted. Fitted into a space of continuous ranges, past
+settings of a grid merge: the quickstart's 12 portfolio picks of the Lite0 tables gave 6
+distinct trainings in the space paper_full. So four times as many are fitted, and the first
+``count`` distinct ones run."""
 
 
 @dataclass(frozen=True)
@@ -135,3 +152,19 @@ def first_points(
     if algorithm.first_trials == "zero_shot_model":
         return zero_shot_points(history, count, model)
     return []
+
+
+def warm_start_trials(
+    algorithm: Algorithm,
+    evidence: EvidenceVector | None,
+    history: Sequence[PastSweep],
+    count: int,
+    model: str,
+    space: SearchSpace,
+    num_layers: int,
+    base: TrialSettings,
+) -> list[FirstTrial]:
+    """The first ``count`` distinct trials ``algorithm``'s warm start runs: its past settings
+    (:func:`first_points`) fitted to ``space`` and the model."""
+    points = first_points(algorithm, evidence, history, FITTED_CANDIDATES * count, model)
+    return first_trials(points, space, num_layers, base)[:count]

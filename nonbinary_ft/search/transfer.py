@@ -60,10 +60,13 @@ def zero_shot_points(
     reached; ties go to the settings seen in more sweeps, then the higher mean."""
     pasts = [past for past in history if past.ranked and (model is None or past.model == model)]
     scores = [_normalised(past) for past in pasts]
+    # Each candidate is credited to the past sweep where it ranked best (the log's reason).
     candidates: dict[str, tuple[dict[str, Any], str, int, float]] = {}
     for past in pasts:
         for rank, (settings, value) in enumerate(past.ranked, start=1):
-            candidates.setdefault(_key(settings), (dict(settings), past.name, rank, value))
+            key = _key(settings)
+            if key not in candidates or rank < candidates[key][2]:
+                candidates[key] = (dict(settings), past.name, rank, value)
     reached = [0.0] * len(pasts)
     chosen: list[WarmPoint] = []
     while candidates and len(chosen) < count:

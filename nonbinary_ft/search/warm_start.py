@@ -16,7 +16,6 @@ winners held the target within their first twelve.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -300,14 +299,15 @@ def first_trials(
     points: Sequence[WarmPoint], space: SearchSpace, num_layers: int, base: TrialSettings
 ) -> list[FirstTrial]:
     """What a sweep runs first: the warm-start ``points`` fitted to its space and model,
-    repeats after fitting dropped."""
+    repeats after fitting dropped (settings that train the same way are one: L2-SP's alpha
+    does not matter without L2-SP layers)."""
     settable = [n for n, d in space.parameters.items() if not isinstance(d, Fixed)]
     chosen: list[FirstTrial] = []
     seen: set[str] = set()
     for point in points:
         enqueued = in_space(point.settings, space)
         fitted = fit_to_space(point.settings, space, num_layers, base)
-        identity = json.dumps({name: fitted[name] for name in settable}, sort_keys=True)
+        identity = _key({**base.model_dump(), **fitted})
         if identity in seen:
             continue
         seen.add(identity)

@@ -32,10 +32,10 @@ from ray.tune.search import Searcher
 from nonbinary_ft.config.settings import TrialSettings, canonical_settings
 from nonbinary_ft.config.space import SearchSpace
 from nonbinary_ft.config.sweep import SweepConfig
-from nonbinary_ft.search.algorithms import first_points, get_algorithm
+from nonbinary_ft.search.algorithms import get_algorithm, warm_start_trials
 from nonbinary_ft.search.policy import DecisionLog, PruningPolicy, screen_suggestion, settings_of
 from nonbinary_ft.search.transfer import bounding_box
-from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep, WarmPoint, first_trials
+from nonbinary_ft.search.warm_start import EvidenceVector, FirstTrial, PastSweep
 from nonbinary_ft.tuning.sampler import METRIC, MODE, optuna_searcher
 from nonbinary_ft.tuning.session import session_of
 from nonbinary_ft.vocabulary import DecisionKind
@@ -295,8 +295,8 @@ class WarmStartSearcher(StatefulSearcher):
     """The sampler, with past sweeps' settings enqueued first.
 
     The first settings come from ``choose``, given the target's cheap evidence
-    (:func:`~nonbinary_ft.search.algorithms.first_points`: the nearest past sweeps' winners
-    for 'nbft', a zero-shot portfolio otherwise), fitted to this space and model. With
+    (:func:`~nonbinary_ft.search.algorithms.warm_start_trials`: the nearest past sweeps'
+    winners for 'nbft', a zero-shot portfolio otherwise, fitted to the space and model). With
     ``wait`` it suggests nothing until that evidence is in (the policy's
     ``evidence_pending``). The sampler then learns from them like from any trial. Each warm
     start is logged.
@@ -307,8 +307,7 @@ class WarmStartSearcher(StatefulSearcher):
 
     Args:
         build: makes the sampler, given the settings to enqueue first.
-        space, num_layers, base: where the settings must fit.
-        choose: the past settings to try first, given the evidence (None when there is none).
+        choose: the warm starts, given the evidence (None when there is none).
         sweep_key: the key of the driver session that holds the policy (the evidence).
         log: where the warm starts are logged.
         wait: wait for the cheap evidence before the first suggestion.
@@ -317,16 +316,13 @@ class WarmStartSearcher(StatefulSearcher):
     def __init__(
         self,
         build: Callable[[Sequence[dict[str, Any]]], Searcher],
-        space: SearchSpace,
-        num_layers: int,
-        base: TrialSettings,
-        choose: Callable[[EvidenceVector | None], list[WarmPoint]],
+        choose: Callable[[EvidenceVector | None], list[FirstTrial]],
         sweep_key: str,
         log: DecisionLog,
         wait: bool = True,
     ) -> None:
         super().__init__(metric=METRIC, mode=MODE)
-        self.build, self.space, self.num_layers, self.base = build, space, num_layers, base
+        self.build = build
         self.choose, self.sweep_key, self.log, self.wait = choose, sweep_key, log, wait
         self.sampler: Searcher | None = None
         self.first: list[dict[str, Any]] = []
@@ -341,8 +337,7 @@ class WarmStartSearcher(StatefulSearcher):
         policy = session_of(self.sweep_key).policy
         document = policy.evidence() if policy is not None else None
         evidence = EvidenceVector.from_document(document)
-        chosen = first_trials(self.choose(evidence), self.space, self.num_layers, self.base)
-        for first in chosen:
+        for first in self.choose(evidence):
             # Enqueued as values of the space (what the sampler itself could propose); the
             # sampler makes them valid for the model, as it does its own samples.
             self.first.append(first.enqueued)
@@ -436,11 +431,10 @@ def create_searcher(
     count = sweep.search.warm_start
     if algorithm.first_trials is not None and history and count > 0:
         choose = functools.partial(
-            first_points, algorithm, history=tuple(history), count=count, model=model
-        )
-        inner = WarmStartSearcher(
-            build, space, num_layers, base, choose, sweep_key, log, algorithm.waits_for_evidence
-        )
+            warm_start_trials, algorithm, history=tuple(history), count=count, model=model,
+            space=space, num_layers=num_layers, base=base,
+        )  # fmt: skip
+        inner = WarmStartSearcher(build, choose, sweep_key, log, algorithm.waits_for_evidence)
     else:
         inner = build(())
     return PruningSearcher(inner, sweep_key, log)

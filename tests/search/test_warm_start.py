@@ -80,3 +80,26 @@ def test_past_settings_are_fitted_into_the_new_space_and_model():
     # k clipped to the range, lr to its bound, m to the nearest choice, alpha (log) too
     assert fitted == {"reinit_layers": 3, "lr_high": 0.05, "l2sp_layers": 2, "alpha": 0.1}
     assert fit_to_space(past, space, num_layers=3, base=base)["reinit_layers"] == 2  # k <= L-1
+
+
+def test_first_trials_that_train_the_same_way_run_once():
+    from nonbinary_ft.search.warm_start import WarmPoint, first_trials
+
+    space = parse_space(
+        {
+            "name": "alpha",
+            "parameters": {
+                "lr_high": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
+                "l2sp_layers": {"type": "choice", "values": [0, "all"]},
+                "alpha": {"type": "float", "low": 0.001, "high": 1.0, "log": True},
+            },
+        }
+    )
+    points = [
+        WarmPoint({"lr_high": 0.01, "l2sp_layers": 0, "alpha": 0.01}, "a", 1, 0.9, None),
+        # Without L2-SP layers alpha changes nothing: the same training, not a second trial.
+        WarmPoint({"lr_high": 0.01, "l2sp_layers": 0, "alpha": 0.1}, "a", 2, 0.9, None),
+        WarmPoint({"lr_high": 0.01, "l2sp_layers": "all", "alpha": 0.1}, "a", 3, 0.8, None),
+    ]
+    chosen = first_trials(points, space, num_layers=6, base=TrialSettings())
+    assert [first.point.rank for first in chosen] == [1, 3]

@@ -54,10 +54,9 @@ def test_a_warm_started_sampler_takes_the_untried_point_through_its_wrapper():
     from nonbinary_ft.tuning.searcher import WarmStartSearcher
 
     sampler = _sampler(PARAMETERS)
-    space = parse_space({"name": "small", "parameters": PARAMETERS})
     warm = WarmStartSearcher(
-        lambda first: sampler, space, 6, TrialSettings(), lambda evidence: [],
-        "unregistered://warm", DecisionLog(None, epochs=2), wait=False,
+        lambda first: sampler, lambda evidence: [], "unregistered://warm",
+        DecisionLog(None, epochs=2), wait=False,
     )  # fmt: skip
     assert warm.enqueue_untried(lambda settings: True) is None  # no sampler yet
     warm.suggest("t0")
