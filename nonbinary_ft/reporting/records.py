@@ -10,14 +10,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import yaml
-
 from nonbinary_ft.config.settings import same_settings
 from nonbinary_ft.config.sweep import SearchConfig
 from nonbinary_ft.reporting import figures, text
 from nonbinary_ft.reporting.figures import FigureRecord
 from nonbinary_ft.reporting.importance import importance_chart
-from nonbinary_ft.reporting.verdict import Verdict, build_verdict
+from nonbinary_ft.reporting.verdict import Verdict, build_verdict, sweep_document
 from nonbinary_ft.results import (
     AnalysisResults,
     EnvironmentInfo,
@@ -167,13 +165,15 @@ def build_evidence(analysis: AnalysisResults | Missing, name: str | None) -> Evi
 
 def build_search_note(sweep_yaml: str | Missing) -> str:
     """Section 4's first line: where the search's first trials came from and what it took
-    from stage 1's evidence, as the replay benchmark measured it ('' without a sweep file)."""
-    if isinstance(sweep_yaml, Missing):
+    from stage 1's evidence, as the replay benchmark measured it ('' without a readable sweep
+    file or a known algorithm)."""
+    document = sweep_document(sweep_yaml)
+    sweep = document.get("sweep", {})
+    search = sweep.get("search", {}) if isinstance(sweep, dict) else None
+    if not document or not isinstance(search, dict):
         return ""
-    document = yaml.safe_load(sweep_yaml) or {}
-    search = (document.get("sweep") or {}).get("search") or {}
-    name = search.get("algorithm") or SearchConfig.model_fields["algorithm"].default
-    algorithm = ALGORITHMS.get(name)
+    name = search.get("algorithm", SearchConfig.model_fields["algorithm"].default)
+    algorithm = ALGORITHMS.get(name) if isinstance(name, str) else None
     if algorithm is None:
         return ""
     if algorithm.waits_for_evidence:
@@ -191,7 +191,8 @@ def build_search_note(sweep_yaml: str | Missing) -> str:
         )
     else:
         note = f"Search '{name}': it learnt from no past sweep and not from the evidence."
-    if (document.get("analysis") or {}).get("veto"):
+    analysis = document.get("analysis")
+    if isinstance(analysis, dict) and analysis.get("veto"):
         note += " The regime's veto ruled out settings that go against it (analysis.veto)."
     return note
 

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nonbinary_ft.reporting.render import ReportPaths, write_report
-from nonbinary_ft.reporting.verdict import Verdict, build_verdict
+from nonbinary_ft.reporting.verdict import Verdict, build_verdict, sweep_document
 from nonbinary_ft.results import Missing, ResultsError, SweepResults, load_results
 
 __all__ = ["ReportOutcome", "report_run", "tracking_uri_for"]
@@ -58,13 +56,7 @@ class ReportOutcome:
 
 
 def _sweep_mlflow(results: SweepResults) -> dict[str, Any]:
-    if isinstance(results.sweep_yaml, Missing):
-        return {}
-    try:
-        document = yaml.safe_load(results.sweep_yaml)
-    except yaml.YAMLError:
-        return {}
-    sweep = document.get("sweep") if isinstance(document, dict) else None
+    sweep = sweep_document(results.sweep_yaml).get("sweep")
     mlflow = sweep.get("mlflow") if isinstance(sweep, dict) else None
     # A sweep file written by hand may hold anything here: only a mapping says where MLflow is.
     return mlflow if isinstance(mlflow, dict) else {}

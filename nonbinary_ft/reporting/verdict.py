@@ -33,6 +33,7 @@ __all__ = [
     "default_entry",
     "best_entry",
     "recommended_config_yaml",
+    "sweep_document",
     "build_verdict",
 ]
 
@@ -139,6 +140,18 @@ def _clean(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in settings.items() if value is not None}
 
 
+def sweep_document(sweep_yaml: str | Missing) -> dict[str, Any]:
+    """The run folder's sweep file as a mapping; {} when it is missing, is not YAML or is not
+    a mapping (a file edited by hand may hold anything: the report still renders)."""
+    if isinstance(sweep_yaml, Missing):
+        return {}
+    try:
+        document = yaml.safe_load(sweep_yaml)
+    except yaml.YAMLError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def recommended_config_yaml(
     sweep_yaml: str | Missing, settings: Mapping[str, Any], header: Sequence[str]
 ) -> str:
@@ -149,16 +162,8 @@ def recommended_config_yaml(
         settings: the recommended settings.
         header: comment lines put on top.
     """
-    document: Any = None
-    if not isinstance(sweep_yaml, Missing):
-        try:
-            document = yaml.safe_load(sweep_yaml)
-        except yaml.YAMLError:
-            document = None
-    if isinstance(document, dict):
-        document = {**document, "settings": _clean(settings)}  # keeps the key's position
-    else:
-        document = {"settings": _clean(settings)}
+    # Merged into the sweep file, the settings keep the key's position.
+    document = {**sweep_document(sweep_yaml), "settings": _clean(settings)}
     comments = "".join(f"# {line}\n" for line in header)
     return comments + yaml.safe_dump(document, sort_keys=False)
 

@@ -175,3 +175,10 @@ def test_search_note_says_what_the_first_trials_came_from(search, veto, says):
     assert all(part in note for part in says), note
     assert ("veto" in note) == veto
     assert build_search_note(Missing("no sweep.yaml")) == ""
+
+
+@pytest.mark.parametrize(
+    "sweep_yaml", ["sweep: [", "- a list", "sweep: 3", "sweep: {search: {algorithm: [1]}}"]
+)
+def test_search_note_of_a_sweep_file_edited_into_nonsense_is_empty(sweep_yaml):
+    assert build_search_note(sweep_yaml) == ""
