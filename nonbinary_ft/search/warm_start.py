@@ -307,10 +307,10 @@ def first_trials(
     for point in points:
         enqueued = in_space(point.settings, space)
         fitted = fit_to_space(point.settings, space, num_layers, base)
-        identity = _key({**base.model_dump(), **fitted})
-        if identity in seen:
+        settings = {**base.model_dump(), **fitted}
+        if _key(settings) in seen:
             continue
-        seen.add(identity)
+        seen.add(_key(settings))
         values = {name: enqueued[name] for name in settable}
-        chosen.append(FirstTrial(point, values, {**base.model_dump(), **fitted}))
+        chosen.append(FirstTrial(point, values, settings))
     return chosen

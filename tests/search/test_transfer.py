@@ -79,29 +79,3 @@ def test_the_registry_is_what_the_sweep_file_accepts():
     learners = {name for name, a in ALGORITHMS.items() if a.learns_from_history}
     assert learners == {"nbft", "zero_shot", "zero_shot_model", "bounding_box"}
     assert [name for name, a in ALGORITHMS.items() if a.waits_for_evidence] == ["nbft"]
-
-
-def test_a_warm_start_fills_its_count_when_fitting_merges_past_settings():
-    from nonbinary_ft.config.settings import TrialSettings
-    from nonbinary_ft.search.algorithms import warm_start_trials
-
-    # Best first: L2-SP on 0 layers, then on 2, which this space lacks: fitted to 0 they
-    # train as the first (alpha changes nothing without L2-SP layers).
-    ranked = tuple(
-        ({"lr_high": 0.01, "l2sp_layers": l2sp, "alpha": alpha}, 0.9 - 0.1 * index)
-        for index, (l2sp, alpha) in enumerate([(0, 0.01), (2, 0.1), (2, 1.0), ("all", 0.1)])
-    )
-    history = [PastSweep("a", EvidenceVector(0.5, 1.0), ranked, source="a", model="m")]
-    space = parse_space(
-        {
-            "name": "alpha",
-            "parameters": {
-                "lr_high": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
-                "l2sp_layers": {"type": "choice", "values": [0, "all"]},
-                "alpha": {"type": "float", "low": 0.001, "high": 1.0, "log": True},
-            },
-        }
-    )
-    algorithm = get_algorithm("zero_shot_model")
-    chosen = warm_start_trials(algorithm, None, history, 2, "m", space, 6, TrialSettings())
-    assert [first.settings["l2sp_layers"] for first in chosen] == [0, "all"]

@@ -8,9 +8,12 @@ import pytest
 
 from nonbinary_ft.config.settings import TrialSettings
 from nonbinary_ft.config.space import parse_space
+from nonbinary_ft.search.algorithms import get_algorithm, warm_start_trials
 from nonbinary_ft.search.warm_start import (
     EvidenceVector,
     PastSweep,
+    WarmPoint,
+    first_trials,
     fit_to_space,
     nearest_sweeps,
     warm_start_points,
@@ -82,24 +85,38 @@ def test_past_settings_are_fitted_into_the_new_space_and_model():
     assert fit_to_space(past, space, num_layers=3, base=base)["reinit_layers"] == 2  # k <= L-1
 
 
-def test_first_trials_that_train_the_same_way_run_once():
-    from nonbinary_ft.search.warm_start import WarmPoint, first_trials
+# L2-SP on no layer or on all: its strength alpha matters only with layers.
+ALPHA_SPACE = parse_space(
+    {
+        "name": "alpha",
+        "parameters": {
+            "lr_high": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
+            "l2sp_layers": {"type": "choice", "values": [0, "all"]},
+            "alpha": {"type": "float", "low": 0.001, "high": 1.0, "log": True},
+        },
+    }
+)
 
-    space = parse_space(
-        {
-            "name": "alpha",
-            "parameters": {
-                "lr_high": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
-                "l2sp_layers": {"type": "choice", "values": [0, "all"]},
-                "alpha": {"type": "float", "low": 0.001, "high": 1.0, "log": True},
-            },
-        }
-    )
+
+def test_first_trials_that_train_the_same_way_run_once():
     points = [
         WarmPoint({"lr_high": 0.01, "l2sp_layers": 0, "alpha": 0.01}, "a", 1, 0.9, None),
         # Without L2-SP layers alpha changes nothing: the same training, not a second trial.
         WarmPoint({"lr_high": 0.01, "l2sp_layers": 0, "alpha": 0.1}, "a", 2, 0.9, None),
         WarmPoint({"lr_high": 0.01, "l2sp_layers": "all", "alpha": 0.1}, "a", 3, 0.8, None),
     ]
-    chosen = first_trials(points, space, num_layers=6, base=TrialSettings())
+    chosen = first_trials(points, ALPHA_SPACE, num_layers=6, base=TrialSettings())
     assert [first.point.rank for first in chosen] == [1, 3]
+
+
+def test_a_warm_start_fills_its_count_when_fitting_merges_past_settings():
+    # Best first: L2-SP on 0 layers, then on 2, which this space lacks: fitted to 0 they
+    # train as the first (alpha changes nothing without L2-SP layers).
+    ranked = tuple(
+        ({"lr_high": 0.01, "l2sp_layers": l2sp, "alpha": alpha}, 0.9 - 0.1 * index)
+        for index, (l2sp, alpha) in enumerate([(0, 0.01), (2, 0.1), (2, 1.0), ("all", 0.1)])
+    )
+    history = [PastSweep("a", EvidenceVector(0.5, 1.0), ranked, source="a", model="m")]
+    algorithm = get_algorithm("zero_shot_model")
+    chosen = warm_start_trials(algorithm, None, history, 2, "m", ALPHA_SPACE, 6, TrialSettings())
+    assert [first.settings["l2sp_layers"] for first in chosen] == [0, "all"]
