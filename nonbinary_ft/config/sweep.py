@@ -41,7 +41,9 @@ class SearchConfig(FrozenModel):
         "zero_shot_model",
         description="'zero_shot_model' (past sweeps of the same model lend their best "
         "settings on average as the first trials, a greedy portfolio, then TPE; with no past "
-        "sweep of the model, TPE alone), 'nbft' (the past sweeps nearest in stage 1's "
+        "sweep of the model, those of its family, the models timm builds in the same module "
+        "(EfficientNet-Lite1 learns from Lite0); with none of those either, TPE alone), "
+        "'nbft' (the past sweeps nearest in stage 1's "
         "evidence lend their winners first, then TPE), 'zero_shot' (the portfolio over every "
         "past sweep, whatever its model), 'bounding_box' (random search in the box around "
         "the past sweeps' winners), 'tpe' (Optuna's TPE), 'random' (Optuna's random "

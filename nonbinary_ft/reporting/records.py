@@ -182,9 +182,10 @@ def build_search_note(sweep_yaml: str | Missing) -> str:
             "to this target in its cheap evidence (fixed-feature accuracy, Fisher score)."
         )
     elif algorithm.learns_from_history:
+        same_model = algorithm.first_trials == "zero_shot_model"
         note = (
             f"Search '{name}': the first trials came from past sweeps"
-            f"{' of the same model' if algorithm.first_trials == 'zero_shot_model' else ''}, "
+            f"{' of the same model (or its family)' if same_model else ''}, "
             "not from this target's evidence. On the replay benchmark's tables, past sweeps "
             "chosen by the evidence (search 'nbft') did better than past sweeps chosen at "
             "random, but worse than the best settings of the same model's past sweeps."

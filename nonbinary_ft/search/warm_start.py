@@ -175,6 +175,8 @@ class WarmPoint:
         rank: their rank in it (1: its winner).
         val_accuracy: the validation accuracy they reached there.
         distance: how far that sweep's evidence is (None: no evidence to compare).
+        other_model: the past sweep's model, when it is another model of the sweep's family
+            (the sweep's own model had no past sweep); '' otherwise.
     """
 
     settings: dict[str, Any]
@@ -182,12 +184,14 @@ class WarmPoint:
     rank: int
     val_accuracy: float
     distance: float | None
+    other_model: str = ""
 
     @property
     def reason(self) -> str:
         """One line for the decision log."""
         near = "" if self.distance is None else f", evidence {self.distance:.2f} away"
-        return f"#{self.rank} of past sweep {self.sweep} ({self.val_accuracy:.3f}{near})"
+        model = f", {self.other_model}" if self.other_model else ""
+        return f"#{self.rank} of past sweep {self.sweep} ({self.val_accuracy:.3f}{near}{model})"
 
 
 def _key(settings: Mapping[str, Any]) -> str:

@@ -10,7 +10,7 @@ import pytest
 from nonbinary_ft.config.space import Choice, FloatRange, IntRange, parse_space
 from nonbinary_ft.config.sweep import SearchConfig
 from nonbinary_ft.search.algorithms import ALGORITHMS, first_points, get_algorithm
-from nonbinary_ft.search.transfer import bounding_box, zero_shot_points
+from nonbinary_ft.search.transfer import bounding_box, model_family, zero_shot_points
 from nonbinary_ft.search.warm_start import EvidenceVector, PastSweep
 
 
@@ -42,6 +42,25 @@ def test_zero_shot_of_the_same_model_reads_only_its_sweeps():
     history = [_past("a", [(0.1, 0.9)], model="lite0"), _past("b", [(0.01, 0.9)], model="rn")]
     assert [p.sweep for p in zero_shot_points(history, 5, model="rn")] == ["b"]
     assert first_points(get_algorithm("zero_shot_model"), None, history, 5, "lite0")[0].sweep == "a"
+
+
+def test_a_model_without_past_sweeps_learns_from_its_family_and_the_log_names_the_model():
+    history = [
+        _past("lite0-a", [(0.1, 0.9), (0.03, 0.5)], model="tf_efficientnet_lite0"),
+        _past("suite-b", [(0.01, 0.9)], model="test_resnet"),
+    ]
+    assert model_family("tf_efficientnet_lite3") == model_family("efficientnet_b0")
+    assert model_family("tf_efficientnet_lite3") != model_family("resnet50.a1_in1k")
+    assert model_family("no_such_model") == "no_such_model"
+    points = zero_shot_points(history, 5, model="tf_efficientnet_lite3")
+    assert [p.sweep for p in points] == ["lite0-a", "lite0-a"]  # never the ResNet sweep
+    assert "tf_efficientnet_lite0" in points[0].reason
+    # With a past sweep of the model itself, the family is not read.
+    own = _past("lite3-c", [(0.3, 0.8)], model="tf_efficientnet_lite3")
+    points = zero_shot_points([*history, own], 5, model="tf_efficientnet_lite3")
+    assert [(p.sweep, p.other_model) for p in points] == [("lite3-c", "")]
+    # A model of no known family has no warm start.
+    assert zero_shot_points(history, 5, model="no_such_model") == []
 
 
 def test_the_bounding_box_spans_the_past_winners_inside_the_space():
