@@ -156,12 +156,20 @@ def test_nbft_history_for_prints_what_the_sweep_would_run(store, tmp_path):
     assert all(TrialSettings.model_validate(s) for s in first)
 
 
-def test_nbft_history_for_the_default_search_takes_only_the_same_models_sweeps(store, tmp_path):
+@pytest.mark.parametrize(
+    ("past_model", "named"),
+    [("test_resnet", ""), ("resnet10t", "resnet10t")],
+    ids=["same", "family"],
+)
+def test_nbft_history_for_the_default_search_takes_only_the_same_models_sweeps(
+    store, tmp_path, past_model, named
+):
     """The default search (zero_shot_model) is blind to the evidence: --for measures none,
-    and its first trials come from past sweeps of the sweep's own model (test_resnet)."""
+    and its first trials come from past sweeps of the sweep's own model (test_resnet), or,
+    with none, of its family (resnet10t, another ResNet), never of another family."""
     client = MlflowClient(store)
     experiment = client.create_experiment("shared", (tmp_path / "art").as_uri())
-    client.create_run(experiment, tags=history_tags(make_results(), "test_resnet"), run_name="same")
+    client.create_run(experiment, tags=history_tags(make_results(), past_model), run_name="same")
     other = history_tags(make_results(), "another_model")
     other["nbft.history.ranked"] = json.dumps([[{"lr_high": 0.0123, "reinit_layers": 1}, 0.99]])
     client.create_run(experiment, tags=other, run_name="other")
@@ -178,6 +186,7 @@ def test_nbft_history_for_the_default_search_takes_only_the_same_models_sweeps(s
     assert answer["evidence"] is None and not (tmp_path / "cache").exists()
     first = answer["first_trials"]
     assert first and all("same" in trial["reason"] for trial in first)
+    assert all(named in trial["reason"] for trial in first)
     assert all(trial["settings"]["lr_high"] != 0.0123 for trial in first)
 
 
