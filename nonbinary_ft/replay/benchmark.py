@@ -3,9 +3,11 @@
 A strategy that learns from past sweeps gets them as a real store holds them
 (:func:`past_sweep`): the completed trials of each past task's own default sweep of
 :data:`HISTORY_TRIALS` trials, replayed by the same simulator; the exhaustive ranking of a
-whole table is kept as an upper bound only. The past tasks exclude the task replayed
-(leave one task out) or every task of its pre-trained source (leave one source out: what a
-user with a new domain has). What is measured of each replay is :mod:`.metrics`'s.
+whole table is the second view, what the shipped prior gives a new user (every point of
+each of its tables, where a store of the user's own sweeps holds about 16 trials of each).
+The past tasks exclude the task replayed (leave one task out) or every task of its
+pre-trained source (leave one source out: what a user with a new domain has). What is
+measured of each replay is :mod:`.metrics`'s.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def _task(folder: str) -> ReplayTask:
 def past_sweep(folder: str, seed: int, exhaustive: bool = False) -> PastSweep:
     """A past task as a store holds it: its own default sweep (``nbft sweep`` with no
     history, :data:`HISTORY_TRIALS` trials, one worker, seed ``seed``) replayed, its
-    completed trials ranked; or, ``exhaustive``, every point of its table (an upper bound).
+    completed trials ranked; or, ``exhaustive``, every point of its table (as the shipped
+    prior holds it).
 
     Raises:
         TableError: the table has no stage-1 evidence.
@@ -155,7 +158,8 @@ def run_group(
         history: folders of the tables the strategy may learn from.
         holdout: what the history leaves out ('task', 'source'; '-': not a learner).
         split: the table's split ('design', 'evaluation', '' when undeclared).
-        exhaustive: past tasks as whole tables (an upper bound) instead of past sweeps.
+        exhaustive: past tasks as whole tables (as the shipped prior holds them) instead of
+            past sweeps.
     """
     import optuna
 
