@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks.replay import read_split
 from nonbinary_ft.history.store import PRIOR_DIR
-from nonbinary_ft.history.table import CURVES_FILE, read_table
+from nonbinary_ft.history.table import CURVES_FILE, TableError, read_table
 from nonbinary_ft.replay.benchmark import HOLDOUTS, run_benchmark, science_row
 from nonbinary_ft.replay.metrics import BUDGETS, DEFAULT_BUDGET, summarise_tasks
 from nonbinary_ft.replay.plots import write_regret_plots
@@ -48,6 +48,35 @@ HERE = Path(__file__).resolve().parent
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _worker_counts(text: str) -> list[int]:
+    counts = [_positive_int(name) for name in _names(text)]
+    if not counts:
+        raise argparse.ArgumentTypeError(f"expected worker counts such as 1,8, got {text!r}")
+    return counts
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a share of the grid's compute in (0, 1], got {text!r}"
+        )
+    return value
 
 
 def science_table(rows: list) -> str:
@@ -137,7 +166,9 @@ def results_table(rows: list) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.replay", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--tables", type=Path, default=PRIOR_DIR)
     parser.add_argument(
         "--history",
@@ -149,10 +180,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", type=Path, default=HERE / "split.yaml")
     parser.add_argument("--tasks", type=_names, default=None, help="default: every table")
     parser.add_argument("--strategies", type=_names, default=list(STRATEGIES))
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--workers", type=lambda t: [int(w) for w in _names(t)], default=[1, 8])
+    parser.add_argument("--seeds", type=_positive_int, default=10)
+    parser.add_argument("--workers", type=_worker_counts, default=[1, 8])
     parser.add_argument(
-        "--budget", type=float, default=DEFAULT_BUDGET, help="share of the grid's compute"
+        "--budget", type=_share, default=DEFAULT_BUDGET, help="share of the grid's compute"
     )
     parser.add_argument("--holdouts", type=_names, default=list(HOLDOUTS))
     parser.add_argument(
@@ -160,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="past tasks as whole tables (what the shipped prior gives a new user)",
     )
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--processes", type=_positive_int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     return parser
 
@@ -182,15 +213,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     history = sorted(path.parent for path in args.history.glob(f"*/{CURVES_FILE}"))
-    rows, curves = run_benchmark(
-        folders, args.strategies, range(args.seeds), args.workers, args.budget, args.processes,
-        history, read_split(args.split), args.holdouts, args.exhaustive,
-    )  # fmt: skip
+    try:
+        for folder in dict.fromkeys([*folders, *history]):
+            read_table(folder)  # a table that cannot be read fails before any replay runs
+        rows, curves = run_benchmark(
+            folders, args.strategies, range(args.seeds), args.workers, args.budget,
+            args.processes, history, read_split(args.split), args.holdouts, args.exhaustive,
+        )  # fmt: skip
+    except TableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
     summary = summarise_tasks(rows)
     plots = write_regret_plots(curves, args.out)
-    science = [science_row(read_table(folder)) for folder in folders]
-    rule = refit_rule([read_table(folder).as_past_sweep() for folder in folders])
+    tables = [read_table(folder) for folder in folders]
+    science = [science_row(table) for table in tables]
+    rule = refit_rule([table.as_past_sweep() for table in tables if table.evidence is not None])
     document = {
         "tasks": [folder.name for folder in folders],
         "strategies": args.strategies,

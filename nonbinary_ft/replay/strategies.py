@@ -46,7 +46,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from nonbinary_ft.config import ExperimentConfig, SweepConfig, validate_model
 from nonbinary_ft.config.space import Choice, Fixed, SearchSpace
-from nonbinary_ft.history.table import TableError, TaskEvidence, TaskTable
+from nonbinary_ft.history.table import EVIDENCE_FILE, TableError, TaskEvidence, TaskTable
 from nonbinary_ft.replay.simulate import Setup
 from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.search.regime_policy import RegimePolicy
@@ -193,7 +193,10 @@ def _sampled(
 def _evidence_of(task: ReplayTask) -> TaskEvidence:
     evidence = task.table.evidence
     if evidence is None:
-        raise TableError(f"task {task.table.task}: the table holds no stage-1 evidence")
+        raise TableError(
+            f"task {task.table.task}: the table holds no stage-1 evidence ({EVIDENCE_FILE} is "
+            "missing or empty), which every strategy that runs stage 1 needs"
+        )
     return evidence
 
 
