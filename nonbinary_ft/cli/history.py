@@ -116,8 +116,9 @@ def history(
         Path | None,
         typer.Option(
             "--for",
-            help="A sweep file: measure its cheap evidence (features, probe, scores) and list "
-            "the past settings its search would try first.",
+            help="A sweep file: list the past settings its search would try first, fitted "
+            "to its space and model (search 'nbft' measures the cheap evidence first: "
+            "features, probe, scores).",
         ),
     ] = None,
     prior: Annotated[
