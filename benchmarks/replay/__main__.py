@@ -214,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     history = sorted(path.parent for path in args.history.glob(f"*/{CURVES_FILE}"))
     try:
-        for folder in dict.fromkeys([*folders, *history]):
-            read_table(folder)  # a table that cannot be read fails before any replay runs
+        # Every table is read before any replay runs: one that cannot be read fails first.
+        tables = [read_table(folder) for folder in folders]
+        for folder in set(history) - set(folders):
+            read_table(folder)
         rows, curves = run_benchmark(
             folders, args.strategies, range(args.seeds), args.workers, args.budget,
             args.processes, history, read_split(args.split), args.holdouts, args.exhaustive,
@@ -226,7 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     summary = summarise_tasks(rows)
     plots = write_regret_plots(curves, args.out)
-    tables = [read_table(folder) for folder in folders]
     science = [science_row(table) for table in tables]
     rule = refit_rule([table.as_past_sweep() for table in tables if table.evidence is not None])
     document = {

@@ -26,6 +26,7 @@ __all__ = [
     "layer_limits",
     "canonical_settings",
     "same_settings",
+    "settings_key",
     "is_binary",
     "TrialSettings",
 ]
@@ -76,6 +77,11 @@ def is_binary(settings: Mapping[str, Any]) -> bool:
 def same_settings(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
     """Whether two trials' settings train the same way (``lr_new=None`` is ``lr_high``, ...)."""
     return canonical_settings(first) == canonical_settings(second)
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    """A hashable key, equal for settings that train the same way (:func:`same_settings`)."""
+    return repr(sorted(canonical_settings(settings).items()))
 
 
 @dataclass(frozen=True)

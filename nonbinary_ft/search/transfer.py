@@ -19,15 +19,11 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from nonbinary_ft.config.settings import canonical_settings
+from nonbinary_ft.config.settings import settings_key
 from nonbinary_ft.config.space import Choice, Fixed, FloatRange, Grid, IntRange, SearchSpace
 from nonbinary_ft.search.warm_start import PastSweep, WarmPoint
 
 __all__ = ["model_family", "sweeps_of_model", "zero_shot_points", "bounding_box"]
-
-
-def _key(settings: dict[str, Any]) -> str:
-    return repr(sorted(canonical_settings(settings).items()))
 
 
 def _normalised(past: PastSweep) -> dict[str, float]:
@@ -37,7 +33,7 @@ def _normalised(past: PastSweep) -> dict[str, float]:
     span = high - low if high > low else 1.0
     scores: dict[str, float] = {}
     for settings, value in past.ranked:
-        scores.setdefault(_key(settings), (value - low) / span)
+        scores.setdefault(settings_key(settings), (value - low) / span)
     return scores
 
 
@@ -101,7 +97,7 @@ def zero_shot_points(
     for past in pasts:
         other_model = past.model if model is not None and past.model != model else ""
         for rank, (settings, value) in enumerate(past.ranked, start=1):
-            key = _key(settings)
+            key = settings_key(settings)
             if key not in candidates or rank < candidates[key].rank:
                 candidates[key] = WarmPoint(
                     dict(settings), past.name, rank, value, None, other_model

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nonbinary_ft.config.settings import TrialSettings, canonical_settings
+from nonbinary_ft.config.settings import TrialSettings, settings_key
 from nonbinary_ft.config.space import Choice, Fixed, FloatRange, Grid, IntRange, SearchSpace
 from nonbinary_ft.search.sampling import make_valid
 
@@ -194,10 +194,6 @@ class WarmPoint:
         return f"#{self.rank} of past sweep {self.sweep} ({self.val_accuracy:.3f}{near}{model})"
 
 
-def _key(settings: Mapping[str, Any]) -> str:
-    return repr(sorted(canonical_settings(settings).items()))
-
-
 def warm_start_points(
     evidence: EvidenceVector | None,
     history: Sequence[PastSweep],
@@ -226,9 +222,10 @@ def warm_start_points(
             if rank >= len(past.ranked) or len(points) >= count:
                 continue
             settings, value = past.ranked[rank]
-            if _key(settings) in seen:
+            key = settings_key(settings)
+            if key in seen:
                 continue
-            seen.add(_key(settings))
+            seen.add(key)
             distance = None if evidence is None else evidence.distance(past.evidence)
             points.append(WarmPoint(dict(settings), past.name, rank + 1, value, distance))
     return points
@@ -312,9 +309,10 @@ def first_trials(
         enqueued = in_space(point.settings, space)
         fitted = fit_to_space(point.settings, space, num_layers, base)
         settings = {**base.model_dump(), **fitted}
-        if _key(settings) in seen:
+        key = settings_key(settings)
+        if key in seen:
             continue
-        seen.add(_key(settings))
+        seen.add(key)
         values = {name: enqueued[name] for name in settable}
         chosen.append(FirstTrial(point, values, settings))
     return chosen
