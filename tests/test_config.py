@@ -84,6 +84,17 @@ def test_missing_section_and_missing_file(tmp_path):
         load_config(_write(tmp_path, "name: [unclosed"))
 
 
+def test_every_bad_field_is_named_on_the_one_line(tmp_path):
+    document = {**MINIMAL, "train": {"epochs": "many", "bogus": 1}}
+    document.pop("data")
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, document))
+    message = str(info.value)
+    assert "\n" not in message
+    named = [info.value.field, *message.split("Also wrong in the same file: ")[1].split(", ")]
+    assert sorted(name.strip("'.)") for name in named) == ["data", "train.bogus", "train.epochs"]
+
+
 def test_overrides_set_settings_and_dotted_fields(tmp_path):
     config = load_config(_write(tmp_path, MINIMAL))
     changed = apply_overrides(

@@ -137,7 +137,7 @@ def config_error_from_validation(
 ) -> ConfigError:
     """Turn pydantic's error into the project's one-line :class:`ConfigError`.
 
-    The first problem is reported with its field path; the count of the others is appended.
+    The first problem is reported with its field path; the others' fields are appended.
     A value that fits none of a union's forms lists them all ("a valid integer or 'all'").
 
     Args:
@@ -156,7 +156,15 @@ def config_error_from_validation(
         expected = " or ".join(dict.fromkeys(forms))
         got = errors[0].get("input") if not isinstance(errors[0].get("input"), dict) else None
     field = ".".join(part for part in (prefix, *path, extra) if part != "")
-    others = len(errors) - len(same_field)
+    # The other problems by field, each once (a union's forms repeat a field).
+    others = list(
+        dict.fromkeys(
+            ".".join(part for part in (prefix, *_field_path(item["loc"])) if part != "")
+            or "<top level>"
+            for item in errors
+            if _field_path(item["loc"]) != path
+        )
+    )
     hints = []
     if errors[0]["type"] == "extra_forbidden":
         close = _close_match(model, tuple(errors[0]["loc"]))
@@ -164,7 +172,8 @@ def config_error_from_validation(
             parent = ".".join(part for part in (prefix, *path[:-1]) if part != "")
             hints.append(f"Did you mean '{parent + '.' if parent else ''}{close}'?")
     if others:
-        hints.append(f"({others} more problem{'s' if others > 1 else ''} in the same file.)")
+        also = ", ".join(f"'{other}'" for other in others)
+        hints.append(f"(Also wrong in the same file: {also}.)")
     return ConfigError(field or "<top level>", expected, got, " ".join(hints) or None, source)
 
 
