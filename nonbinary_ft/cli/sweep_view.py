@@ -42,6 +42,13 @@ def _settings_text(settings: dict[str, Any] | None) -> str:
     return " ".join(parts)
 
 
+STAGE_ONE_WORDS = {
+    "with_search": "from the start, beside the search (which acts on its evidence)",
+    "after_search": "after the search, beside stage 3 (its evidence is for the report)",
+    "off": "not run (analysis.in_sweep: false)",
+}
+
+
 def show_plan(plan: Any, console: Console) -> None:
     """Print what ``--dry-run`` resolved: the space, trials, resources and the estimate."""
     cost = plan.cost
@@ -54,6 +61,7 @@ def show_plan(plan: Any, console: Console) -> None:
         ("search trials", str(plan.num_trials)),
         ("final trials", f"{cost.final_trials} (top N x seeds, test split)"),
         ("baseline re-runs", f"at most {cost.baseline_trials_max} (binary baseline x seeds)"),
+        ("stage 1 (analysis)", STAGE_ONE_WORDS[plan.stage_one]),
         ("from-scratch run", f"{cost.scratch_epochs} epochs (stage 1; 0 when cached)"),
         ("resources per trial", f"{plan.resources['CPU']:g} CPU, {plan.resources['GPU']:g} GPU"),
         (

@@ -7,7 +7,7 @@ thresholds of the regime rule (``nbft recommend`` and the sweep's stage 1).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -118,6 +118,14 @@ class AnalysisConfig(FrozenModel):
         description="nbft sweep starts the analysis actor (stage 1), whose evidence the report "
         "gives (and with search 'nbft' picks the first trials; with analysis.veto, prunes); "
         "false: no evidence in the sweep.",
+    )
+    when: Literal["auto", "with_search", "after_search"] = Field(
+        "auto",
+        description="When nbft sweep runs stage 1 on its one trial's share: 'with_search' (from "
+        "the start, beside the first trials), 'after_search' (beside stage 3's re-runs: the "
+        "first trials get every worker and no trial waits for it) or 'auto' (with the search "
+        "when the search uses the evidence, i.e. search 'nbft' or analysis.veto; else after "
+        "it).",
     )
     veto: bool = Field(
         False,

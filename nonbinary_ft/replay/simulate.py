@@ -10,10 +10,11 @@ Tune's controller calls, in its order:
   trial, to ``searcher.on_trial_result``; a result that ends the trial (its last epoch, or a
   ``STOP``) is followed by ``scheduler.on_trial_complete`` and
   ``searcher.on_trial_complete`` with it; ``PAUSE`` frees the worker and keeps the trial;
-- stage 1, when a strategy's real sweep runs it, occupies one worker for the time its compute
-  took (the cheap evidence, and the from-scratch run when the sweep runs one) and is charged
-  in full at the start; its evidence is handed to the strategy once the part it waits for is
-  done.
+- stage 1, when a strategy's real sweep runs it beside the search, occupies one worker for
+  the time its compute took (the cheap evidence, and the from-scratch run when the sweep runs
+  one) and is charged in full at the start; its evidence is handed to the strategy once the
+  part it waits for is done. A sweep that runs stage 1 after its search is charged it when
+  the search has nothing left to run.
 
 Every result is looked up in the :class:`~nonbinary_ft.history.table.TaskTable`; an epoch
 takes, in simulated time and in compute, the seconds it took when the table was collected.
@@ -52,6 +53,7 @@ class Setup:
         on_evidence: called when the evidence is in.
         analysis_s: seconds stage 1 holds its worker in all (at least ``evidence_s``: the
             from-scratch run goes on after the cheap evidence); None: ``evidence_s``.
+        after_search_s: seconds of stage 1 run after the search instead (None: not so).
         cleanup: called when the replay ends (releases what the strategy registered).
     """
 
@@ -60,14 +62,15 @@ class Setup:
     evidence_s: float | None = None
     on_evidence: Callable[[], None] | None = None
     analysis_s: float | None = None
+    after_search_s: float | None = None
     cleanup: Callable[[], None] | None = None
 
     @property
     def charged_analysis_s(self) -> float:
-        """The stage-1 compute this strategy's sweep pays."""
+        """The stage-1 compute this strategy's sweep pays (with its search or after it)."""
         if self.analysis_s is not None:
             return self.analysis_s
-        return self.evidence_s or 0.0
+        return self.evidence_s or self.after_search_s or 0.0
 
 
 @dataclass
@@ -273,6 +276,10 @@ class _Replay:
                 assert trial is not None
                 self.on_result(trial)
             self.fill()
+        if not self.queue and setup.after_search_s:
+            # The search is over (the budget and the best point aside): stage 1 runs now.
+            self.compute += setup.after_search_s
+            self.clock += setup.after_search_s
         self.trace.total_compute_s, self.trace.wall_s = self.compute, self.clock
         return self.trace
 

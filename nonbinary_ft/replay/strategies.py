@@ -7,7 +7,7 @@
 ``random_asha``     random, ASHA stopping the weak at its rungs (grace period 1)
 ``tpe_asha``        TPE + ASHA as Ray Tune users run it (grace period 1)
 ``one_epoch_topk``  every point one epoch, then the best :data:`TOP_K` to the end
-``tpe_rush``        ``nbft sweep`` without a history: TPE, RUSH stops, stage 1 run
+``tpe_rush``        ``nbft sweep`` without a history: TPE, RUSH stops, then stage 1
 ``evidence_veto``   TPE + ASHA + stage 1's regime policy (table 7 as a reversible veto,
                     acting once the analysis, from-scratch run included, is in)
 ``nbft``            once the cheap evidence is in, the nearest past sweeps' winners
@@ -27,10 +27,10 @@ itself is never among them.
 
 Samplers draw from the grid's values (a ``choice`` per setting), so every suggestion is a
 point of the table. Compute is what the table recorded. A strategy is charged what its real
-sweep runs: ``nbft sweep`` (``tpe_rush``, ``evidence_veto``, ``nbft``, ``nbft_random``) runs
-stage 1, the cheap evidence and the from-scratch run, on one worker from the start
-(:data:`STAGE_ONE`: every strategy that is one of its algorithms); the plain Ray Tune
-baselines run none.
+sweep runs, when it runs it: ``nbft sweep`` (:data:`STAGE_ONE`: every strategy that is one of
+its algorithms) runs stage 1, the cheap evidence and the from-scratch run, on one worker:
+from the start where the search acts on the evidence (``evidence_veto``, ``nbft``,
+``nbft_random``), after the search otherwise; the plain Ray Tune baselines run none.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from nonbinary_ft.config import ExperimentConfig, SweepConfig, validate_model
 from nonbinary_ft.config.space import Choice, Fixed, SearchSpace
 from nonbinary_ft.history.table import EVIDENCE_FILE, TableError, TaskEvidence, TaskTable
 from nonbinary_ft.replay.simulate import Setup
+from nonbinary_ft.search.algorithms import analysis_with_search
 from nonbinary_ft.search.policy import DecisionLog
 from nonbinary_ft.search.regime_policy import RegimePolicy
 from nonbinary_ft.search.warm_start import PastSweep
@@ -210,9 +211,14 @@ def _one_epoch_topk(task: ReplayTask, seed: int, key: str, history: Sequence[Pas
     return Setup(GridSearcher(points), OneEpochTopK(len(points), TOP_K))
 
 
-def _stage_one(setup: Setup, evidence: TaskEvidence) -> Setup:
-    """What ``nbft sweep`` adds: stage 1 on one worker, cheap evidence then from scratch."""
-    setup.analysis_s = evidence.cheap_s + evidence.scratch_s()
+def _stage_one(setup: Setup, evidence: TaskEvidence, algorithm: str, veto: bool = False) -> Setup:
+    """What ``nbft sweep`` adds: stage 1 on one worker, cheap evidence then from scratch,
+    beside the search or after it as the sweep's 'auto' timing has it."""
+    stage_one_s = evidence.cheap_s + evidence.scratch_s()
+    if analysis_with_search(algorithm, veto=veto):
+        setup.analysis_s = stage_one_s
+    else:
+        setup.after_search_s = stage_one_s
     return setup
 
 
@@ -227,15 +233,18 @@ def _evidence_veto(task: ReplayTask, seed: int, key: str, history: Sequence[Past
         veto=True,
     )
     open_session(key, policy=policy)
-    setup = _stage_one(_sampled(task, "tpe", "asha", seed, key), evidence)
+    setup = _stage_one(_sampled(task, "tpe", "asha", seed, key), evidence, "tpe", veto=True)
     setup.evidence_s = setup.analysis_s
     setup.on_evidence = lambda: policy.update(evidence.document)
     return setup
 
 
 def _tpe_rush(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
-    """``nbft sweep`` with an empty history: plain TPE and RUSH beside stage 1."""
-    return _stage_one(_sampled(task, "nbft", "auto", seed, key), _evidence_of(task))
+    """``nbft sweep``'s default search with an empty history: plain TPE and RUSH, then
+    stage 1."""
+    return _stage_one(
+        _sampled(task, "zero_shot_model", "auto", seed, key), _evidence_of(task), "zero_shot_model"
+    )
 
 
 def _warm_started(
@@ -246,7 +255,7 @@ def _warm_started(
     evidence = _evidence_of(task)
     policy = RegimePolicy(None, veto=False, pending=True)
     open_session(key, policy=policy)
-    setup = _stage_one(_sampled(task, "nbft", "auto", seed, key, history), evidence)
+    setup = _stage_one(_sampled(task, "nbft", "auto", seed, key, history), evidence, "nbft")
     setup.evidence_s = evidence.cheap_s
     setup.on_evidence = lambda: policy.update(document)
     return setup
@@ -271,7 +280,8 @@ def _transfer(algorithm: str) -> Callable[..., Setup]:
     """An evidence-blind algorithm that learns from past sweeps, as ``nbft sweep`` runs it."""
 
     def factory(task: ReplayTask, seed: int, key: str, history: Sequence[PastSweep]) -> Setup:
-        return _stage_one(_sampled(task, algorithm, "auto", seed, key, history), _evidence_of(task))
+        setup = _sampled(task, algorithm, "auto", seed, key, history)
+        return _stage_one(setup, _evidence_of(task), algorithm)
 
     return factory
 

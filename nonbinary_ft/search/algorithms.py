@@ -33,6 +33,7 @@ __all__ = [
     "get_algorithm",
     "list_algorithms",
     "scheduler_kind",
+    "analysis_with_search",
     "first_points",
     "warm_start_trials",
     "FITTED_CANDIDATES",
@@ -134,6 +135,25 @@ def scheduler_kind(sweep: SweepConfig) -> str:
     if sweep.scheduler.kind == "auto":
         return get_algorithm(sweep.search.algorithm).scheduler
     return sweep.scheduler.kind
+
+
+def analysis_with_search(algorithm: str, when: str = "auto", veto: bool = False) -> bool:
+    """Whether stage 1 runs beside the search from its start (else after the search).
+
+    'auto' runs it with the search only when the search acts on its evidence: an algorithm
+    whose first trials wait for it, or the regime veto. Otherwise the evidence is for the
+    report alone, and running it first would hold one trial's share from the first trials:
+    on the replay's Lite1 tables, 1.2 to 1.7 trials' worth of compute before the default
+    search's portfolio could finish its first wave.
+
+    Args:
+        algorithm: ``search.algorithm``.
+        when: ``analysis.when``.
+        veto: ``analysis.veto``.
+    """
+    if when != "auto":
+        return when == "with_search"
+    return get_algorithm(algorithm).waits_for_evidence or veto
 
 
 def first_points(

@@ -1,6 +1,6 @@
 """Stage 1: the analysis actor, and the pruning policy that turns its evidence into vetoes.
 
-The actor (a Ray actor that lives for the whole sweep, with its own resources) runs the
+The actor (a Ray actor on its own resources, started with the search or after it) runs the
 analysis of :mod:`nonbinary_ft.analysis` in two steps: the cheap evidence first (features,
 fixed-feature probe, transferability scores: a provisional regime from the Fisher score),
 then the expensive from-scratch baseline, whose gap decides the regime. It publishes each
@@ -49,9 +49,11 @@ class AnalysisRunner:
         self._document: dict[str, Any] | None = None
         self._error: str | None = None
         self._done = False
+        self._started_at: float | None = None
 
     def run(self) -> dict[str, Any] | None:
         """Cheap evidence, then the scratch baseline; returns the final document."""
+        self._started_at = time.time()
         try:
             features = extract_features(self.config, progress=False)
             self._publish(analyse(self.config, self.workdir, scratch=False, features=features))
@@ -68,7 +70,7 @@ class AnalysisRunner:
 
     def _publish(self, report: AnalysisReport) -> None:
         document = report.to_dict()
-        document["published_at"] = time.time()
+        document["started_at"], document["published_at"] = self._started_at, time.time()
         with self._lock:
             self._document = document
         logger.info("analysis: %s (%s)", report.regime.label, report.regime.rule)

@@ -1,11 +1,13 @@
-"""The sweep: stage 1 beside stage 2 (the search), then stage 3 (best settings x seeds).
+"""The sweep: stage 2 (the search) with stage 1 beside it or after it, then stage 3.
 
 :func:`run_sweep` is what ``nbft sweep`` runs. It plans and checks everything first (no Ray
 until the sweep file is known to be good), opens the sweep's MLflow parent run, connects to
-the cluster at ``RAY_ADDRESS`` or starts a local one, starts the analysis actor (whose policy
-the searcher and the scheduler consult; a caller's own ``policy`` replaces it), runs the
-search, re-runs the top settings with each seed on the test split, and publishes the results
-and the report. ``resume=True`` restores both stages from storage.
+the cluster at ``RAY_ADDRESS`` or starts a local one, and runs the search. The analysis
+actor (stage 1) starts with the search when the search acts on its evidence (its policy is
+what the searcher and the scheduler consult; a caller's own ``policy`` replaces it), else
+once the search is over, so that the search's first trials have every worker. Then it
+re-runs the top settings with each seed on the test split (stage 3), and publishes the
+results and the report. ``resume=True`` restores both stages from storage.
 
 A trial's result takes one path: Ray's ``ResultGrid`` -> :class:`TrialResult`
 (:mod:`.collect`) -> :class:`SweepResults` (:mod:`.publish`) -> the run folder's files
@@ -185,6 +187,15 @@ def _history(config: ExperimentConfig, plan: SweepPlan, parent_run_id: str) -> l
     return history
 
 
+def _stage_one(config: ExperimentConfig, plan: SweepPlan, policy: Any, when: str) -> Any:
+    """Stage 1's actor, started now if the sweep runs it ``when`` ('with_search': its policy
+    is what the search consults; 'after_search': for the report, beside stage 3). None at
+    any other time, or when the caller brought its own ``policy``."""
+    if policy is not None or plan.stage_one != when:
+        return None
+    return start_analysis(config, plan.storage.local_dir / "analysis")
+
+
 def _search(
     runner: StageRunner, plan: SweepPlan, config: ExperimentConfig, resume: bool, options: Any
 ) -> list[TrialResult]:
@@ -306,7 +317,8 @@ def run_sweep(
         config: the validated sweep file.
         source: its path (relative space paths; error messages; logged to MLflow).
         resume: continue the sweep stored at ``sweep.storage`` instead of starting one.
-        policy: the pruning policy; None starts stage 1's analysis actor for it.
+        policy: the pruning policy; None starts stage 1's analysis actor (with the search or
+            after it: ``plan.stage_one``).
         progress: called with each :class:`~nonbinary_ft.tuning.progress.SweepProgress`.
         options: the trainable's test hooks.
         on_checked: called once the sweep file, the plan and the preflight have passed.
@@ -330,12 +342,13 @@ def run_sweep(
     )
     owns_ray, status = connect_ray(), "FAILED"
     try:
-        analysis = None
-        if policy is None:
-            analysis = session.policy = start_analysis(config, plan.storage.local_dir / "analysis")
+        analysis = _stage_one(config, plan, policy, "with_search")
+        if analysis is not None:
+            session.policy = analysis
         datasets = dataset_inputs(config)
         runner = StageRunner(plan, config, tracker.parent_run_id or "", decisions, datasets)
         search = _search(runner, plan, config, resume, options)
+        analysis = analysis or _stage_one(config, plan, policy, "after_search")
         stages = (search, *_final(runner, config, search, resume, options, tracker))
         run = _publish(config, source, plan, tracker, decisions, analysis, stages)
         status = "FINISHED"

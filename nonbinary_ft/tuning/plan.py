@@ -29,7 +29,7 @@ from typing import Any
 from nonbinary_ft.config import ExperimentConfig, SweepConfig
 from nonbinary_ft.config.space import Grid, SearchSpace, dump_space
 from nonbinary_ft.errors import ConfigError
-from nonbinary_ft.search.algorithms import scheduler_kind
+from nonbinary_ft.search.algorithms import analysis_with_search, scheduler_kind
 from nonbinary_ft.search.grid import grid_points
 from nonbinary_ft.search.sampling import SpaceSource, constrain_space, load_sweep_spaces
 from nonbinary_ft.tuning.final import BASELINE_LR_FACTORS
@@ -161,6 +161,8 @@ class SweepPlan:
         tracking_uri: MLflow tracking URI.
         mlflow_experiment: MLflow experiment name.
         cost: the estimate.
+        stage_one: when stage 1's analysis runs: 'with_search' (from the start),
+            'after_search' (beside stage 3) or 'off' (``analysis.in_sweep`` is false).
     """
 
     name: str
@@ -177,6 +179,7 @@ class SweepPlan:
     tracking_uri: str
     mlflow_experiment: str
     cost: CostEstimate
+    stage_one: str
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -200,6 +203,7 @@ class SweepPlan:
             "storage": self.storage.root,
             "mlflow": {"tracking_uri": self.tracking_uri, "experiment": self.mlflow_experiment},
             "estimate": asdict(self.cost),
+            "stage_one": self.stage_one,
             "notes": list(self.notes),
         }
 
@@ -295,6 +299,24 @@ def _check_grace_period(config: ExperimentConfig, source: str | None) -> None:
         )
 
 
+def _stage_one(config: ExperimentConfig, source: str | None) -> str:
+    """When stage 1 runs; 'after_search' is refused where the search acts on its evidence."""
+    analysis, algorithm = config.analysis, config.sweep.search.algorithm
+    if not analysis.in_sweep:
+        return "off"
+    if analysis_with_search(algorithm, analysis.when, analysis.veto):
+        return "with_search"
+    if analysis_with_search(algorithm, veto=analysis.veto):  # what 'auto' would have chosen
+        raise ConfigError(
+            "analysis.when",
+            "'with_search' or 'auto' when the search acts on stage 1's evidence (search "
+            "'nbft' waits for it; analysis.veto prunes on it)",
+            analysis.when,
+            source=source,
+        )
+    return "after_search"
+
+
 def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> SweepPlan:
     """Resolve and check a sweep without starting anything.
 
@@ -304,14 +326,14 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
 
     Raises:
         ConfigError: no space, a missing or invalid space, a range impossible for the model, a
-            grid with search 'tpe'/'random' (or a range with 'grid'), an ASHA grace period
-            longer than training, or an unknown model.
+            grid with search 'tpe'/'random' (or a range with 'grid'), an ASHA grace period past
+            training, stage 1 after a search that acts on it, or an unknown model.
     """
     sweep, where = config.sweep, (str(source) if source is not None else None)
     sources = load_sweep_spaces(config, source)
     _check_grace_period(config, where)
-    # Imported here: counting builds the model, which pulls in timm and torch (--help and the
-    # errors above should not pay for them).
+    stage_one = _stage_one(config, where)  # before the model is built: a mistake fails fast
+    # Imported here: counting builds the model (timm, torch); the errors above need neither.
     from nonbinary_ft.models.layers import count_layers
 
     num_layers = count_layers(config.model.name)
@@ -332,8 +354,7 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
     else:
         _refuse_grids(sources, capped, sweep.search.algorithm)
         num_trials = sweep.budget.num_samples or DEFAULT_NUM_SAMPLES
-    storage = StorageLocation.from_config(config)
-    notes = []
+    storage, notes = StorageLocation.from_config(config), []
     if dropped:
         notes.append(f"{dropped} grid points dropped (invalid for L={num_layers}, or repeated)")
     if scheduler_kind(sweep) == "asha":
@@ -353,5 +374,6 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
         tracking_uri=sweep.mlflow.tracking_uri or _default_tracking_uri(storage),
         mlflow_experiment=sweep.mlflow.experiment or config.name,
         cost=estimate_cost(config, num_trials),
+        stage_one=stage_one,
         notes=tuple(notes),
     )

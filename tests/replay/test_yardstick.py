@@ -13,6 +13,8 @@ from nonbinary_ft.replay.strategies import STAGE_ONE, STRATEGIES, ReplayTask, ma
 from tests.replay.conftest import make_table
 from tests.replay.test_table import _seeded_table
 
+WITH_SEARCH = {"evidence_veto", "nbft", "nbft_random"}
+
 
 def test_two_points_within_noise_count_either_as_reached(tmp_path):
     table, (best, second) = _seeded_table(tmp_path, spread=0.15)
@@ -30,8 +32,18 @@ def test_a_strategy_is_charged_its_from_scratch_run_exactly_when_its_sweep_runs_
     setup = make_setup(strategy, task, 0, [task.table.as_past_sweep()])
     expected = evidence.cheap_s + evidence.scratch_s() if strategy in STAGE_ONE else 0.0
     assert setup.charged_analysis_s == pytest.approx(expected)
-    trace = replay(task.table, setup, workers=2)
-    assert trace.total_compute_s >= expected
+    trace = replay(task.table, setup, workers=2, max_trials=3, stop_at_best=False)
+    trained = sum(np.nansum(task.table.epoch_s[e.point, : e.epoch]) for e in _last_events(trace))
+    assert trace.total_compute_s == pytest.approx(trained + expected)
+    # Charged up front only where the search acts on the evidence; else once it is over.
+    first = trace.events[0].compute_s
+    assert first == pytest.approx(expected if strategy in WITH_SEARCH else 0.0)
+
+
+def _last_events(trace: Trace) -> list:
+    """Each trial's last event: its end, the scheduler's stop, or a pause it never left."""
+    last = {e.trial_id: e for e in trace.events if e.kind in ("end", "stop", "pause")}
+    return list(last.values())
 
 
 def test_a_realistic_history_holds_only_what_its_past_sweep_completed(table_folder):

@@ -1,10 +1,11 @@
 """Learning from past sweeps through real Ray Tune: sweeps in sequence.
 
-The first sweep (search 'nbft', no history yet, the prior off) leaves its evidence and
-ranking on its MLflow parent run and in the user's history store. A second sweep, with the
-default search (the same model's past sweeps first) and tracked on another MLflow store,
-finds it in the user store and starts from its winners: the warm starts are logged, run
-first and saved with Ray's experiment snapshots. A third ('nbft', which waits for the
+The first sweep (search 'nbft', no history yet, the prior off; stage 1 from its start) leaves
+its evidence and ranking on its MLflow parent run and in the user's history store. A second
+sweep, with the default search (the same model's past sweeps first; stage 1 after the
+search, which does not use it) and tracked on another MLflow store, finds it in the user
+store and starts from its winners: the warm starts are logged, run first and saved with
+Ray's experiment snapshots. A third ('nbft', which waits for the
 evidence), on the first's tracking store, killed with SIGKILL in the middle of its warm
 start and resumed,
 runs each warm start exactly once, logs them once, and its sampler still knows every trial
@@ -21,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -94,7 +96,15 @@ def first_sweep(ray_cluster, tmp_path_factory, make_document):
         run = run_sweep(ExperimentConfig.model_validate(document))
     assert run.counts() == {"completed": 4}
     assert _warm_starts(tmp_path / "runs" / "first") == []
+    # 'nbft' acts on stage 1's evidence: the analysis started before any trial.
+    assert _analysis_started(run) <= min(trial.started_at for trial in run.trials)
     return tmp_path, store, run
+
+
+def _analysis_started(run) -> float:
+    """When stage 1 started, in seconds since the sweep's start (as trials count)."""
+    origin = datetime.fromisoformat(run.results.environment.started_at).timestamp()
+    return run.results.analysis.extra["started_at"] - origin
 
 
 def test_a_second_sweep_elsewhere_starts_from_the_first(first_sweep, make_document):
@@ -124,6 +134,10 @@ def test_a_second_sweep_elsewhere_starts_from_the_first(first_sweep, make_docume
     # One trial at a time: the first three to start are the warm starts, in order.
     started = [_point(t.settings) for t in sorted(run.trials, key=lambda t: t.started_at)]
     assert started[:3] == [_point(s) for s in warm]
+    # The default search never looks at stage 1's evidence: stage 1 ran once the search was
+    # over, and the report still has its from-scratch baseline.
+    assert _analysis_started(run) >= max(trial.ended_at for trial in run.trials) - 0.01
+    assert isinstance(run.results.analysis.scratch_accuracy, float)
     # It is kept beside the first.
     assert {p.name for p in read_user_store(tmp_path / "user-store")} == {"first", "second"}
 

@@ -14,6 +14,7 @@ from nonbinary_ft.tuning.final import ensemble_accuracy, final_points
 from nonbinary_ft.tuning.plan import StorageLocation, asha_expected_epochs, plan_sweep
 
 GRID = {"name": "g", "parameters": {"lr_high": {"type": "grid", "values": [0.01, 0.02, 0.03]}}}
+RANGE = {"name": "r", "parameters": {"lr_high": {"type": "float", "low": 0.01, "high": 0.1}}}
 
 
 def test_asha_expected_epochs():
@@ -49,6 +50,38 @@ def test_grid_plan_counts_trials_resources_and_gpu_hours(tmp_path, make_config):
     assert without.cost.scratch_epochs == 0
     assert without.cost.trial_hours == pytest.approx((epochs - scratch) * 90 / 3600, abs=1e-3)
     assert plan.tracking_uri == f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'mlflow.db'}"
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "analysis", "expected"),
+    [
+        (None, {}, "after_search"),  # the default search never looks at the evidence
+        ("tpe", {}, "after_search"),
+        ("nbft", {}, "with_search"),  # its first trials wait for the cheap evidence
+        ("tpe", {"veto": True}, "with_search"),  # the veto prunes on the regime
+        (None, {"when": "with_search"}, "with_search"),
+        ("tpe", {"in_sweep": False}, "off"),
+    ],
+)
+def test_stage_one_runs_with_the_search_only_when_the_search_acts_on_it(
+    tmp_path, make_document, algorithm, analysis, expected
+):
+    search = {"algorithm": algorithm} if algorithm else {}
+    document = make_document(tmp_path, space=RANGE, search=search)
+    document["analysis"].update(analysis)
+    plan = plan_sweep(ExperimentConfig.model_validate(document), None)
+    assert plan.stage_one == expected
+    assert plan.to_dict()["stage_one"] == expected
+
+
+@pytest.mark.parametrize("conflict", [{"search": {"algorithm": "nbft"}}, {"veto": True}])
+def test_stage_one_after_a_search_that_acts_on_it_is_refused(tmp_path, make_document, conflict):
+    document = make_document(tmp_path, space=RANGE, search=conflict.get("search", {}))
+    document["analysis"].update({"when": "after_search", "veto": conflict.get("veto", False)})
+    with pytest.raises(ConfigError) as info:
+        plan_sweep(ExperimentConfig.model_validate(document), "sweep.yaml")
+    assert info.value.field == "analysis.when" and "sweep.yaml" in str(info.value)
+    assert "'with_search' or 'auto'" in str(info.value)
 
 
 def test_space_file_is_found_next_to_the_sweep_file(tmp_path, make_document):
