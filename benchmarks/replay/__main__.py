@@ -169,7 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.replay", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--tables", type=Path, default=PRIOR_DIR)
+    parser.add_argument(
+        "--tables", type=Path, default=PRIOR_DIR, help="the folder of task tables to replay"
+    )
     parser.add_argument(
         "--history",
         type=Path,
@@ -177,22 +179,40 @@ def _parser() -> argparse.ArgumentParser:
         help="tables a learning strategy may also learn from (never the task replayed); "
         "default: the project's",
     )
-    parser.add_argument("--split", type=Path, default=HERE / "split.yaml")
+    parser.add_argument(
+        "--split", type=Path, default=HERE / "split.yaml", help="the design/evaluation split"
+    )
     parser.add_argument("--tasks", type=_names, default=None, help="default: every table")
-    parser.add_argument("--strategies", type=_names, default=list(STRATEGIES))
-    parser.add_argument("--seeds", type=_positive_int, default=10)
-    parser.add_argument("--workers", type=_worker_counts, default=[1, 8])
+    parser.add_argument(
+        "--strategies", type=_names, default=list(STRATEGIES), help="comma-separated; default: all"
+    )
+    parser.add_argument(
+        "--seeds", type=_positive_int, default=10, help="how many seeds (0 to N-1) per replay"
+    )
+    parser.add_argument(
+        "--workers", type=_worker_counts, default=[1, 8], help="comma-separated worker counts"
+    )
     parser.add_argument(
         "--budget", type=_share, default=DEFAULT_BUDGET, help="share of the grid's compute"
     )
-    parser.add_argument("--holdouts", type=_names, default=list(HOLDOUTS))
+    parser.add_argument(
+        "--holdouts",
+        type=_names,
+        default=list(HOLDOUTS),
+        help="what a learner's history leaves out, comma-separated: 'task' (the task "
+        "replayed), 'source' (every table of its pre-trained source: the /loso rows)",
+    )
     parser.add_argument(
         "--exhaustive",
         action="store_true",
         help="past tasks as whole tables (what the shipped prior gives a new user)",
     )
-    parser.add_argument("--processes", type=_positive_int, default=2)
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--processes", type=_positive_int, default=2, help="replays run side by side"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results", help="where results and plots go"
+    )
     return parser
 
 

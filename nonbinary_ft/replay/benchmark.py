@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from nonbinary_ft.replay.metrics import (
 from nonbinary_ft.replay.simulate import replay
 from nonbinary_ft.replay.strategies import LEARNERS, ReplayTask, make_setup
 from nonbinary_ft.search.warm_start import PastSweep
+from nonbinary_ft.tuning import searcher
 
 __all__ = [
     "HISTORY_TRIALS",
@@ -164,6 +166,9 @@ def run_group(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A replay that draws every point of a table is an outcome it measures, not news: the
+    # searcher's warning for it would be printed once per seed and task.
+    logging.getLogger(searcher.__name__).setLevel(logging.ERROR)
     task = _task(folder)
     budget = budget_fraction * task.table.grid_compute_s
     traces, charged = [], 0.0
