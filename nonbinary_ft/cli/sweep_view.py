@@ -43,8 +43,8 @@ def _settings_text(settings: dict[str, Any] | None) -> str:
 
 
 STAGE_ONE_WORDS = {
-    "with_search": "from the start, beside the search (which acts on its evidence)",
-    "after_search": "after the search, beside stage 3 (its evidence is for the report)",
+    "with_search": "from the start, beside the search (analysis.when)",
+    "after_search": "after the search, beside stage 3 (analysis.when)",
     "off": "not run (analysis.in_sweep: false)",
 }
 

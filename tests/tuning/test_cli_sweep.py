@@ -115,6 +115,8 @@ def test_dry_run_prints_the_plan_without_ray(tmp_path, make_document, no_ray):
     assert table.exit_code == 0
     assert "search trials" in table.stdout and "GPU-hours" in table.stdout
     assert "lr_high" in table.stdout  # the resolved space
+    # Search 'grid' does not act on stage 1's evidence: it runs after the search.
+    assert plan["stage_one"] == "after_search" and "after the search" in table.stdout
     assert not (tmp_path / "runs").exists()
 
 
