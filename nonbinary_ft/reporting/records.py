@@ -24,7 +24,7 @@ from nonbinary_ft.results import (
     SweepResults,
     TrialResult,
 )
-from nonbinary_ft.search.algorithms import ALGORITHMS
+from nonbinary_ft.search.algorithms import ALGORITHMS, analysis_with_search
 from nonbinary_ft.vocabulary import DecisionKind, TrialStatus
 
 __all__ = [
@@ -194,8 +194,13 @@ def build_search_note(sweep_yaml: str | Missing) -> str:
     else:
         note = f"Search '{name}': it learnt from no past sweep and not from the evidence."
     analysis = document.get("analysis")
-    if isinstance(analysis, dict) and analysis.get("veto"):
+    analysis = analysis if isinstance(analysis, dict) else {}
+    veto, when = bool(analysis.get("veto")), analysis.get("when", "auto")
+    if veto:
         note += " The regime's veto ruled out settings that go against it (analysis.veto)."
+    in_sweep = analysis.get("in_sweep", True) is not False
+    if in_sweep and when in ("auto", "after_search") and not analysis_with_search(name, when, veto):
+        note += " Stage 1 (the analysis) ran after the search, so no trial waited for it."
     return note
 
 

@@ -167,6 +167,7 @@ def test_missing_trials_make_every_trial_plot_a_note(results):
         ({"algorithm": "nbft"}, True, ("nearest to this target", "veto ruled out")),
         ({"algorithm": "zero_shot"}, False, ("came from past sweeps, not from",)),
         ({"algorithm": "tpe"}, False, ("no past sweep and not from the evidence",)),
+        ({"algorithm": "tpe"}, True, ("no past sweep and not from the evidence",)),
     ],
 )
 def test_search_note_says_what_the_first_trials_came_from(search, veto, says):
@@ -174,6 +175,9 @@ def test_search_note_says_what_the_first_trials_came_from(search, veto, says):
     note = build_search_note(yaml.safe_dump(document))
     assert all(part in note for part in says), note
     assert ("veto" in note) == veto
+    # Stage 1 waits for the search's end unless the search acts on it ('nbft', the veto).
+    after = search.get("algorithm") != "nbft" and not veto
+    assert ("ran after the search" in note) == after
     assert build_search_note(Missing("no sweep.yaml")) == ""
 
 
