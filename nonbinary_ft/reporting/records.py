@@ -188,8 +188,8 @@ def build_search_note(sweep_yaml: str | Missing) -> str:
             f"{' of the same model (or its family)' if same_model else ''}, "
             "not from this target's evidence. On the replay benchmark's tables, past sweeps "
             "chosen by the evidence (search 'nbft') did better than past sweeps chosen at "
-            "random only early on (at 5 % of the grid's compute, not at 10 %), and worse than "
-            "the best settings of the same model's past sweeps at both."
+            "random with one worker, no better with eight, and worse than the best settings "
+            "of the same model's past sweeps throughout."
         )
     else:
         note = f"Search '{name}': it learnt from no past sweep and not from the evidence."
