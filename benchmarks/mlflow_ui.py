@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -97,7 +100,11 @@ def chromium(workdir: Path) -> Iterator[str]:
                "--disable-dev-shm-usage", "--no-first-run", "--window-size=1400,900",
                "--remote-debugging-port=0", f"--user-data-dir={profile}",
                "about:blank"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A session of its own: its helper processes (renderer, GPU, crash handler) are stopped
+    # with it, since they write to the profile folder until they exit.
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + TIMEOUT_S
@@ -107,8 +114,24 @@ def chromium(workdir: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Terminate a process and every process of its group, waiting (a few seconds at most)
+    until none is left: SIGTERM first, SIGKILL for what outlives it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 class _Page:
@@ -163,7 +186,8 @@ async def _time_runs_page(devtools: str, page_url: str, parent: str) -> dict[str
 def time_runs_page(page_url: str, parent: str) -> dict[str, Any]:
     """Time a runs page already served (the link a sweep prints, say) in a fresh Chromium."""
     with (
-        tempfile.TemporaryDirectory(prefix="nbft-mlflow-ui-") as folder,
+        # A file a dying helper process writes late is no failure of the timing.
+        tempfile.TemporaryDirectory(prefix="nbft-mlflow-ui-", ignore_cleanup_errors=True) as folder,
         chromium(Path(folder)) as devtools,
     ):
         return asyncio.run(_time_runs_page(devtools, page_url, parent))
