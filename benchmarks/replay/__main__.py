@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Every table is read before any replay runs: one that cannot be read fails first.
         tables = [read_table(folder) for folder in folders]
-        for folder in set(history) - set(folders):
+        for folder in sorted(set(history) - set(folders)):
             read_table(folder)
         rows, curves = run_benchmark(
             folders, args.strategies, range(args.seeds), args.workers, args.budget,

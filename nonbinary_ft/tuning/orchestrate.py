@@ -63,7 +63,7 @@ from nonbinary_ft.tuning.final import (
     ranked,
 )
 from nonbinary_ft.tuning.model_export import ModelExport, export_final_models
-from nonbinary_ft.tuning.plan import SweepPlan, plan_sweep
+from nonbinary_ft.tuning.plan import StageOneTiming, SweepPlan, plan_sweep
 from nonbinary_ft.tuning.preflight import preflight
 from nonbinary_ft.tuning.publish import (
     PublishedResults,
@@ -187,7 +187,9 @@ def _history(config: ExperimentConfig, plan: SweepPlan, parent_run_id: str) -> l
     return history
 
 
-def _stage_one(config: ExperimentConfig, plan: SweepPlan, policy: Any, when: str) -> Any:
+def _start_stage_one(
+    config: ExperimentConfig, plan: SweepPlan, policy: Any, when: StageOneTiming
+) -> Any:
     """Stage 1's actor, started now if the sweep runs it ``when`` ('with_search': its policy
     is what the search consults; 'after_search': for the report, beside stage 3). None at
     any other time, or when the caller brought its own ``policy``."""
@@ -342,13 +344,13 @@ def run_sweep(
     )
     owns_ray, status = connect_ray(), "FAILED"
     try:
-        analysis = _stage_one(config, plan, policy, "with_search")
+        analysis = _start_stage_one(config, plan, policy, "with_search")
         if analysis is not None:
             session.policy = analysis
         datasets = dataset_inputs(config)
         runner = StageRunner(plan, config, tracker.parent_run_id or "", decisions, datasets)
         search = _search(runner, plan, config, resume, options)
-        analysis = analysis or _stage_one(config, plan, policy, "after_search")
+        analysis = analysis or _start_stage_one(config, plan, policy, "after_search")
         stages = (search, *_final(runner, config, search, resume, options, tracker))
         run = _publish(config, source, plan, tracker, decisions, analysis, stages)
         status = "FINISHED"

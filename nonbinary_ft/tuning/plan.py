@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nonbinary_ft.config import ExperimentConfig, SweepConfig
 from nonbinary_ft.config.space import Grid, SearchSpace, dump_space
@@ -39,10 +39,14 @@ __all__ = [
     "CostEstimate",
     "StorageLocation",
     "SweepPlan",
+    "StageOneTiming",
     "plan_sweep",
     "estimate_cost",
     "asha_expected_epochs",
 ]
+
+StageOneTiming = Literal["with_search", "after_search", "off"]
+"""When a sweep runs stage 1: from the search's start, after it, or not at all."""
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +183,7 @@ class SweepPlan:
     tracking_uri: str
     mlflow_experiment: str
     cost: CostEstimate
-    stage_one: str
+    stage_one: StageOneTiming
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -299,7 +303,7 @@ def _check_grace_period(config: ExperimentConfig, source: str | None) -> None:
         )
 
 
-def _stage_one(config: ExperimentConfig, source: str | None) -> str:
+def _stage_one_timing(config: ExperimentConfig, source: str | None) -> StageOneTiming:
     """When stage 1 runs; 'after_search' is refused where the search acts on its evidence."""
     analysis, algorithm = config.analysis, config.sweep.search.algorithm
     if not analysis.in_sweep:
@@ -332,7 +336,7 @@ def plan_sweep(config: ExperimentConfig, source: str | Path | None = None) -> Sw
     sweep, where = config.sweep, (str(source) if source is not None else None)
     sources = load_sweep_spaces(config, source)
     _check_grace_period(config, where)
-    stage_one = _stage_one(config, where)  # before the model is built: a mistake fails fast
+    stage_one = _stage_one_timing(config, where)  # before the model is built: a mistake fails fast
     # Imported here: counting builds the model (timm, torch); the errors above need neither.
     from nonbinary_ft.models.layers import count_layers
 
