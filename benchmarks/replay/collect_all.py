@@ -3,7 +3,7 @@
     python -m benchmarks.replay.collect_all [--tasks benchmarks/replay/tasks]
         [--tables nonbinary_ft/history/prior] [--only suite-seen,...] [--workers 2]
 
-Runs ``nbft bench collect`` on each task file in turn (suite, then Lite0, Lite1, Lite2):
+Runs ``nbft bench collect`` on each task file in turn (suite, hue, Lite0, Lite1, Lite2):
 a killed run, started again, skips finished tables and resumes the unfinished one where it
 stopped. One line per finished table on stderr; a task that fails is reported and skipped.
 A task whose image family (:mod:`benchmarks.replay.families`) is not on this machine yet
@@ -28,7 +28,7 @@ from nonbinary_ft.history.table import CURVES_FILE
 from nonbinary_ft.replay.collect import collect_task
 
 HERE = Path(__file__).resolve().parent
-SOURCE_ORDER = ("suite", "lite0", "lite1", "lite2")
+SOURCE_ORDER = ("suite", "hue", "lite0", "lite1", "lite2")
 
 
 def ordered(task_files: list[Path]) -> list[Path]:

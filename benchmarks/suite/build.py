@@ -146,6 +146,10 @@ class SuiteSpec:
         base_lr: the targets' ``settings.lr_high``, the LR the recommendations scale.
         target_batch_size: training batch of every target run.
         seed: seed of the source data; the targets use ``seed + 1``.
+        source_task, source_colour_mode: what the source learns to name and how its shapes
+            are painted. The suite's own source names grey shapes (and is then made
+            colour-blind); ``"colour"`` in ``"isoluminant"`` paint gives a source that knows
+            hue and nothing else, the poorly fitting source of the replay's ``hue-`` tasks.
     """
 
     model: str = "test_resnet"
@@ -165,6 +169,8 @@ class SuiteSpec:
     base_lr: float = 0.3
     target_batch_size: int = 12
     seed: int = 0
+    source_task: Literal["shape", "colour"] = "shape"
+    source_colour_mode: Literal["grey", "hue", "isoluminant"] = "grey"
 
 
 SUITE_SPECS: dict[str, SuiteSpec] = {
@@ -265,17 +271,18 @@ def _data(
 
 def _source_data(spec: SuiteSpec, samples_per_class: int, seed: int) -> dict[str, Any]:
     synthetic = {
-        "task": "shape",
+        "task": spec.source_task,
         "num_classes": spec.source_classes,
         "samples_per_class": samples_per_class,
         "seed": seed,
-        "colour_mode": "grey",
+        "colour_mode": spec.source_colour_mode,
     }
     return _data(spec, synthetic, 0.125, 0.125, spec.source_batch_size)
 
 
 def source_config(spec: SuiteSpec) -> ExperimentConfig:
-    """The pre-training run: ``spec.model`` from random init on grey shapes.
+    """The pre-training run: ``spec.model`` from random init on the source task (grey
+    shapes unless the spec says otherwise).
 
     Raises:
         ConfigError: a spec the config rejects (e.g. more than 10 classes).
@@ -428,7 +435,7 @@ def _evaluate_checkpoint(config: ExperimentConfig, checkpoint: Path) -> tuple[fl
 
 
 def pretrain_source(spec: SuiteSpec, cache_dir: str | Path) -> SourceModel:
-    """Pre-train the source on grey shapes, make it colour-blind and cache the checkpoint.
+    """Pre-train the source, make a grey-trained one colour-blind, cache the checkpoint.
 
     A second call with the same spec (and the same timm and torch) reads the cache.
 
@@ -470,11 +477,13 @@ def pretrain_source(spec: SuiteSpec, cache_dir: str | Path) -> SourceModel:
         # Only the model's weights are kept, not the run's optimiser state and history.
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started
-    blind = make_colour_blind(trained, _first_conv(spec.model))
+    # Only a grey-trained stem has an untrained chroma part to remove.
+    if spec.source_colour_mode == "grey":
+        trained = make_colour_blind(trained, _first_conv(spec.model))
     # Unique names, renamed into place: two processes building the same source at once
     # (a test run beside a benchmark) never read each other's half-written files.
     partial = folder / f"source.{os.getpid()}.pt.partial"
-    torch.save(blind, partial)
+    torch.save(trained, partial)
     val, test = _evaluate_checkpoint(config, partial)
     meta = {
         "key": key,

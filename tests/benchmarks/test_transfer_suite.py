@@ -25,6 +25,9 @@ from benchmarks.suite import (
     build_suite,
     compare_regimes,
     make_colour_blind,
+    pretrain_source,
+    source_config,
+    source_key,
     target_config,
 )
 from nonbinary_ft.analysis import AnalysisReport, analyse
@@ -152,6 +155,27 @@ def test_source_learns_shapes_and_a_rebuild_is_a_cache_hit(
     again = build_suite("small", request.config.cache.mkdir("nbft-transfer-suite"))
     assert again.source.cache_hit and again.source.checkpoint == suite.source.checkpoint
     assert again.near == suite.near and again.far == suite.far
+
+
+@pytest.mark.slow
+def test_a_hue_source_learns_colour_and_keeps_its_stems_chroma(
+    suite: TransferSuite, tmp_path: Path
+) -> None:
+    hue = SuiteSpec(
+        source_task="colour", source_colour_mode="isoluminant", source_samples_per_class=16,
+        source_epochs=3,
+    )  # fmt: skip
+    synthetic = source_config(hue).data.synthetic
+    assert (synthetic.task, synthetic.colour_mode) == ("colour", "isoluminant")
+    assert source_key(hue) != suite.source.key
+    source = pretrain_source(hue, tmp_path)
+    assert source.val_accuracy > 0.2  # 10 hues; chance is 0.1
+    stem = torch.load(source.checkpoint)["conv1.0.weight"]
+    # A source that saw colour keeps what its stem learnt of it; the grey source's stem
+    # was averaged over its input channels.
+    assert not torch.allclose(stem[:, 0], stem[:, 1])
+    grey_stem = torch.load(suite.source.checkpoint)["conv1.0.weight"]
+    assert torch.equal(grey_stem[:, 0], grey_stem[:, 1])
 
 
 @pytest.mark.slow
