@@ -40,6 +40,13 @@ def _data_family(table: TaskTable) -> str:
     return f"{data.get('kind', '?')}: {Path(str(root)).name}" if root else data.get("kind", "?")
 
 
+def _source(table: TaskTable) -> str:
+    """The model, and for a checkpoint its content key's start: two suite sources share
+    the architecture and differ only in their weights."""
+    checkpoint = (yaml.safe_load(table.task_config).get("model") or {}).get("checkpoint")
+    return f"{table.model} @ {Path(checkpoint).parent.name[:8]}" if checkpoint else table.model
+
+
 def table_row(table: TaskTable, split: str) -> str:
     """The table's row of the page."""
     document = table.evidence.document if table.evidence else {}
@@ -48,8 +55,9 @@ def table_row(table: TaskTable, split: str) -> str:
     fixed, scratch = evidence.get("fixed_feature_accuracy"), evidence.get("from_scratch_accuracy")
     pair = f"{fixed:.3f} / {scratch:.3f}" if fixed is not None and scratch is not None else "?"
     cells = [
-        table.task, split, table.model, _data_family(table), f"{len(table.points)} x {table.seeds}",
-        str(table.epochs), str(table.val_images or "?"), regime, pair,
+        table.task, split, _source(table), _data_family(table),
+        f"{len(table.points)} x {table.seeds}", str(table.epochs),
+        str(table.val_images or "?"), regime, pair,
         f"{float(np.nanmax(table.mean_val)):.3f}", f"{table.seed_spread:.3f}",
         f"{table.noise:.3f}", str(len(table.target_points)),
         f"{table.grid_compute_s / 3600:.2f} h",
