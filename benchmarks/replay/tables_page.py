@@ -35,7 +35,8 @@ def _data_family(table: TaskTable) -> str:
     data = yaml.safe_load(table.task_config).get("data", {})
     synthetic = data.get("synthetic") or {}
     if synthetic:
-        return f"{synthetic.get('task')} ({synthetic.get('num_classes')} classes)"
+        classes = f"{synthetic.get('num_classes')} classes"
+        return f"{synthetic.get('task')} ({classes}, {synthetic.get('colour_mode', 'hue')})"
     root = data.get("root")
     return f"{data.get('kind', '?')}: {Path(str(root)).name}" if root else data.get("kind", "?")
 

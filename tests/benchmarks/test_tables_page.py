@@ -24,7 +24,8 @@ def test_the_page_has_a_row_per_finished_table_and_lists_unfinished_ones(tmp_pat
     table = read_table(PRIOR_DIR / "suite-near")
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     # Two suite sources share the architecture: the checkpoint's content key tells them apart.
-    assert cells[1:4] == ["evaluation", "test_resnet @ ef3bf09f", "new_shape (6 classes)"]
+    assert cells[1:3] == ["evaluation", "test_resnet @ ef3bf09f"]
+    assert cells[3] == "new_shape (6 classes, isoluminant)"
     assert cells[4] == f"{len(table.points)} x 3"
     assert cells[12] == str(len(table.target_points))
     assert "- lite9-new: 3 runs in" in page
