@@ -188,8 +188,9 @@ def build_search_note(sweep_yaml: str | Missing) -> str:
             f"{' of the same model (or its family)' if same_model else ''}, "
             "not from this target's evidence. On the replay benchmark's tables, past sweeps "
             "chosen by the evidence (search 'nbft') did better than past sweeps chosen at "
-            "random with one worker, no better with eight, and worse than the best settings "
-            "of the same model's past sweeps throughout."
+            "random with one worker (with eight, from the user's own 16-trial sweeps but not "
+            "from whole tables), and worse than the best settings of the same model's past "
+            "sweeps throughout."
         )
     else:
         note = f"Search '{name}': it learnt from no past sweep and not from the evidence."
