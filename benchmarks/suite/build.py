@@ -189,13 +189,15 @@ SUITE_SPECS: dict[str, SuiteSpec] = {
 
 @dataclass(frozen=True)
 class SourceModel:
-    """The pre-trained, colour-blind source checkpoint and how it was made.
+    """The pre-trained source checkpoint (colour-blind when trained on grey) and how it
+    was made.
 
     Attributes:
         checkpoint: the state-dict file (``pretrained: checkpoint`` loads it).
         key: its content key (:func:`source_key`).
-        val_accuracy, test_accuracy: the source model's accuracy on grey shapes, after
-            blinding (equal to before: the step changes nothing on grey inputs).
+        val_accuracy, test_accuracy: the source model's accuracy on its source task, after
+            blinding for a grey source (equal to before: the step changes nothing on grey
+            inputs).
         train_seconds: the pre-training time when it was built (0 for a cache hit).
         cache_hit: whether the checkpoint was read from the cache.
     """
@@ -495,7 +497,8 @@ def pretrain_source(spec: SuiteSpec, cache_dir: str | Path) -> SourceModel:
         },
         "val_accuracy": val,
         "test_accuracy": test,
-        "val_accuracy_before_blinding": result.history[-1].val_accuracy,
+        # As trained: before blinding, for a grey source.
+        "val_accuracy_as_trained": result.history[-1].val_accuracy,
         "train_seconds": seconds,
     }
     meta_partial = folder / f"source.{os.getpid()}.json.partial"
