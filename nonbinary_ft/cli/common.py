@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from nonbinary_ft.errors import ConfigError, NbftError
+from nonbinary_ft.errors import ConfigError, DataError, NbftError
 from nonbinary_ft.paths import check_writable_folder
 
 __all__ = [
@@ -103,13 +103,27 @@ def _install_logging(verbose: bool) -> _HeldLogs:
     return _held
 
 
+def _named_with_file(error: NbftError, sweep_file: Any) -> NbftError:
+    """``error``, naming the sweep file (and, for a data set that cannot be read, the
+    section) when it names no file already."""
+    if isinstance(error, ConfigError) and not error.field.startswith("--"):
+        return error.from_file(sweep_file)
+    if isinstance(error, DataError):
+        # The readers speak of a data set, not of which section gave it. One that reaches
+        # here is the target's: source samples are named 'analysis.source_sample' where
+        # they are read.
+        section = "" if str(error).startswith("data.") else "'data': "
+        return DataError(f"{sweep_file}: {section}{error}")
+    return error
+
+
 def handle_errors(command: F) -> F:
     """Bad input: one line on stderr, exit 2. Any other failure: exit 1.
 
     A command's ``--out`` folder (``out_dir``) is checked first: a file in its way is found
-    before any work. A setting found bad while running (a device this machine lacks, ...) is
-    named with the command's sweep file when the error does not name a file already (an
-    option's error, ``--out``, names none)."""
+    before any work. A setting found bad while running (a device this machine lacks, a data
+    folder that is not there, ...) is named with the command's sweep file when the error does
+    not name a file already (an option's error, ``--out``, names none)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -119,9 +133,8 @@ def handle_errors(command: F) -> F:
                 check_writable_folder(kwargs["out_dir"], "--out")
             return command(*args, **kwargs)
         except NbftError as error:
-            from_file = kwargs.get("sweep_file") is not None
-            if isinstance(error, ConfigError) and from_file and not error.field.startswith("--"):
-                error = error.from_file(kwargs["sweep_file"])
+            if kwargs.get("sweep_file") is not None:
+                error = _named_with_file(error, kwargs["sweep_file"])
             held.drop()
             err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

@@ -75,7 +75,10 @@ def load_config(path: str | Path) -> ExperimentConfig:
     """
     raw = read_yaml(path, "sweep file")
     if not isinstance(raw, dict):
-        raise ConfigError("<top level>", "a mapping of sections", type(raw).__name__, source=path)
+        got = "an empty file" if raw is None else f"a YAML {type(raw).__name__}"
+        raise ConfigError(
+            "<top level>", "a mapping of sections (model, data, ...)", None, f"It is {got}.", path
+        )
     return validate_model(ExperimentConfig, raw, path)
 
 

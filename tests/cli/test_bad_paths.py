@@ -74,6 +74,29 @@ def test_a_missing_source_sample_names_its_field_not_the_target_data(tmp_path):
     assert "data.root" not in message
 
 
+def test_missing_target_data_names_the_sweep_file_and_its_section(tmp_path):
+    missing = tmp_path / "no-such-data"
+    sweep = tmp_path / "nodata.yaml"
+    document = tiny_document(analysis={"cache_dir": str(tmp_path / "cache")})
+    sweep.write_text(
+        yaml.safe_dump({**document, "data": {"kind": "imagefolder", "root": str(missing)}})
+    )
+    for command in (["recommend", str(sweep), "--no-scratch", "--out", str(tmp_path / "o")],
+                    ["finetune", str(sweep), "--out", str(tmp_path / "f")]):  # fmt: skip
+        message = _refused(command)
+        assert message.startswith(f"error: {sweep}: 'data': Image folder {missing} does not exist")
+    assert not (tmp_path / "cache").exists()  # nothing computed
+
+
+@pytest.mark.parametrize(("text", "got"), [("", "an empty file"), ("- a\n- b\n", "a YAML list")])
+def test_a_sweep_file_that_is_no_mapping_says_what_it_is(tmp_path, text, got):
+    sweep = tmp_path / "odd.yaml"
+    sweep.write_text(text)
+    message = _refused(["recommend", str(sweep)])
+    expected = "'<top level>' must be a mapping of sections (model, data, ...)."
+    assert message == f"error: {sweep}: {expected} It is {got}."
+
+
 def test_a_file_given_as_the_report_run_says_what_belongs_there(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     garbage = tmp_path / "results.json"
