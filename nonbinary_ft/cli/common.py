@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from nonbinary_ft.errors import ConfigError, DataError, NbftError
+from nonbinary_ft.errors import ConfigError, DataError, ModelError, NbftError
 from nonbinary_ft.paths import check_writable_folder
 
 __all__ = [
@@ -104,17 +104,18 @@ def _install_logging(verbose: bool) -> _HeldLogs:
 
 
 def _named_with_file(error: NbftError, sweep_file: Any) -> NbftError:
-    """``error``, naming the sweep file (and, for a data set that cannot be read, the
-    section) when it names no file already."""
-    if isinstance(error, ConfigError) and not error.field.startswith("--"):
-        return error.from_file(sweep_file)
-    if isinstance(error, DataError):
-        # The readers speak of a data set, not of which section gave it. One that reaches
-        # here is the target's: source samples are named 'analysis.source_sample' where
-        # they are read.
-        section = "" if str(error).startswith("data.") else "'data': "
-        return DataError(f"{sweep_file}: {section}{error}")
-    return error
+    """``error``, naming the sweep file, and the section of a data set that cannot be read
+    or a model that cannot be built when the message does not name it already."""
+    if isinstance(error, ConfigError):
+        return error if error.field.startswith("--") else error.from_file(sweep_file)
+    # The readers and loaders speak of a folder or a file, not of which section gave it.
+    # A data error that reaches here is the target's: source samples are named
+    # 'analysis.source_sample' where they are read.
+    section = {DataError: "data", ModelError: "model"}.get(type(error))
+    if section is None:
+        return error
+    named = "" if f"{section}." in str(error) else f"'{section}': "
+    return type(error)(f"{sweep_file}: {named}{error}")
 
 
 def handle_errors(command: F) -> F:
@@ -133,8 +134,9 @@ def handle_errors(command: F) -> F:
                 check_writable_folder(kwargs["out_dir"], "--out")
             return command(*args, **kwargs)
         except NbftError as error:
-            if kwargs.get("sweep_file") is not None:
-                error = _named_with_file(error, kwargs["sweep_file"])
+            source = kwargs.get("sweep_file") or kwargs.get("task_file")
+            if source is not None:
+                error = _named_with_file(error, source)
             held.drop()
             err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

@@ -88,6 +88,16 @@ def test_missing_target_data_names_the_sweep_file_and_its_section(tmp_path):
     assert not (tmp_path / "cache").exists()  # nothing computed
 
 
+def test_unreadable_weights_name_the_sweep_file_and_their_section(tmp_path):
+    garbage = tmp_path / "weights.pt"
+    garbage.write_text("not a state dict")
+    sweep = tmp_path / "weights.yaml"
+    model = {"name": "test_resnet", "pretrained": "checkpoint", "checkpoint": str(garbage)}
+    sweep.write_text(yaml.safe_dump({**tiny_document(), "model": model}))
+    message = _refused(["finetune", str(sweep), "--out", str(tmp_path / "f")])
+    assert message.startswith(f"error: {sweep}: 'model': {garbage}: cannot be read")
+
+
 @pytest.mark.parametrize(("text", "got"), [("", "an empty file"), ("- a\n- b\n", "a YAML list")])
 def test_a_sweep_file_that_is_no_mapping_says_what_it_is(tmp_path, text, got):
     sweep = tmp_path / "odd.yaml"
