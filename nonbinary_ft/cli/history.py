@@ -60,9 +60,25 @@ def _first_trials(
     ]
 
 
+def _existing_store(tracking_uri: str) -> str:
+    """``--tracking-uri`` when it is no SQLite file or one that exists: MLflow would create
+    a missing one, and a mistyped path would read as a store without past sweeps."""
+    from nonbinary_ft.errors import ConfigError
+    from nonbinary_ft.tuning.publish import mlflow_database
+
+    database = mlflow_database(tracking_uri)
+    if database is not None and not database.is_file():
+        raise ConfigError(
+            "--tracking-uri", "an MLflow store that exists", tracking_uri, f"No file {database}."
+        )
+    return tracking_uri
+
+
 def _tracking_uri(tracking_uri: str | None, sweep_file: Path | None) -> str | None:
-    if tracking_uri is not None or sweep_file is None:
-        return tracking_uri
+    if tracking_uri is not None:
+        return _existing_store(tracking_uri)
+    if sweep_file is None:
+        return None
     from nonbinary_ft.config import load_config
     from nonbinary_ft.tuning.plan import plan_sweep
 
@@ -180,7 +196,7 @@ def export(
     from nonbinary_ft.tracking.artifacts import load_from_mlflow
 
     with tempfile.TemporaryDirectory() as workdir:
-        results = load_from_mlflow(run_id, tracking_uri, workdir)
+        results = load_from_mlflow(run_id, _existing_store(tracking_uri), workdir)
     if isinstance(results.sweep_yaml, Missing) or isinstance(results.analysis, Missing):
         raise ResultsError(f"run {run_id}: its results hold no sweep.yaml or no analysis.json")
     config = validate_model(

@@ -98,6 +98,17 @@ def test_unreadable_weights_name_the_sweep_file_and_their_section(tmp_path):
     assert message.startswith(f"error: {sweep}: 'model': {garbage}: cannot be read")
 
 
+def test_a_missing_sqlite_store_is_refused_not_created(tmp_path):
+    missing = tmp_path / "typo" / "mlflow.db"
+    uri = f"sqlite:///{missing}"
+    export = ["history", "export", "0" * 32, "--out", str(tmp_path / "t"), "--tracking-uri", uri]
+    for command in (["history", "--tracking-uri", uri], export):
+        message = _refused(command)
+        assert "'--tracking-uri' must be an MLflow store that exists" in message
+        assert f"No file {missing}" in message
+    assert not missing.parent.exists()  # MLflow would have created it
+
+
 @pytest.mark.parametrize(("text", "got"), [("", "an empty file"), ("- a\n- b\n", "a YAML list")])
 def test_a_sweep_file_that_is_no_mapping_says_what_it_is(tmp_path, text, got):
     sweep = tmp_path / "odd.yaml"
