@@ -67,10 +67,17 @@ def layers(
 ) -> None:
     """Print a model's layer map: index from the bottom and the top, modules, parameters."""
     from nonbinary_ft.config import ModelConfig
+    from nonbinary_ft.errors import ConfigError
     from nonbinary_ft.models.layers import build_layer_map
     from nonbinary_ft.models.loading import create_backbone
 
-    built = create_backbone(ModelConfig(name=model, pretrained="none"), None)
+    try:
+        built = create_backbone(ModelConfig(name=model, pretrained="none"), None)
+    except ConfigError as error:
+        if error.field != "model.name":
+            raise
+        # Here the name is the command's argument, not a sweep file's field.
+        raise ConfigError("MODEL", error.expected, error.got, error.fix) from None
     layer_map = build_layer_map(built, model)
     total = len(layer_map)
     rows = [

@@ -50,7 +50,8 @@ def test_unknown_model_exits_2_with_one_line():
     result = runner.invoke(app, ["layers", "resnet5O"])
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "model.name" in lines[0] and "resnet50" in lines[0]
+    # The name is the command's argument here, not a sweep file's field.
+    assert len(lines) == 1 and "'MODEL'" in lines[0] and "resnet50" in lines[0]
 
 
 def test_finetune_json_end_to_end(tmp_path):
