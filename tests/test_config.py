@@ -187,6 +187,15 @@ def test_a_union_field_names_every_form_it_accepts(tmp_path):
     assert ".int" not in message and "literal" not in message
 
 
+def test_a_length_constraint_says_what_it_expects_in_plain_words(tmp_path):
+    path = tmp_path / "short.yaml"
+    path.write_text(yaml.safe_dump(tiny_document(sweep={"mlflow": {"register_as": ""}})))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    expected = "'sweep.mlflow.register_as' must be a text of at least 1 character(s) but got ''."
+    assert str(refused.value) == f"{path}: {expected}"
+
+
 @pytest.mark.parametrize(
     ("patch", "field", "suggestion"),
     [
