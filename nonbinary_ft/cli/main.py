@@ -279,7 +279,8 @@ def sweep(
 
     config = apply_overrides(load_config(sweep_file), set_ or [])
     if register is not None:
-        config = apply_overrides(config, [f"sweep.mlflow.register_as={json.dumps(register)}"])
+        register_as = [f"sweep.mlflow.register_as={json.dumps(register)}"]
+        config = apply_overrides(config, register_as, "--register")
     if dry_run:
         _dry_run(config, sweep_file, json_output)
         return

@@ -82,11 +82,14 @@ def load_config(path: str | Path) -> ExperimentConfig:
     return validate_model(ExperimentConfig, raw, path)
 
 
-def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+def apply_overrides(
+    config: ExperimentConfig, overrides: list[str], option: str = "--set"
+) -> ExperimentConfig:
     """Return a copy of ``config`` with ``KEY=VALUE`` overrides applied and re-validated.
 
     A key without a dot is a trial setting (``reinit_layers=2``); a dotted key names any
-    field (``train.epochs=3``). Values are parsed as YAML scalars.
+    field (``train.epochs=3``). Values are parsed as YAML scalars. ``option`` is the command
+    line option the overrides came from, named in an error.
 
     Raises:
         ConfigError: a malformed override or an invalid resulting value.
@@ -103,7 +106,7 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
                 raise ConfigError(f"--set {key}", "a path to a known setting", override)
             node = node[part]
         node[path[-1]] = yaml.safe_load(value)
-    return validate_model(ExperimentConfig, raw, "--set")
+    return validate_model(ExperimentConfig, raw, option)
 
 
 def with_settings(config: ExperimentConfig, settings: dict[str, Any]) -> ExperimentConfig:

@@ -130,6 +130,9 @@ def test_set_overrides_the_sweep_file_and_a_typo_is_refused(tmp_path, make_docum
     assert plan["num_trials"] == 9 and plan["estimate"]["epochs_per_trial"] == 5
     typo = runner.invoke(app, [*command, "--set", "sweep.budget.num_sample=9"])
     assert typo.exit_code == 2 and "num_samples" in typo.stderr
+    # An override given through its own option is refused under that option's name.
+    empty = runner.invoke(app, [*command, "--register", ""])
+    assert empty.exit_code == 2 and "--register: 'sweep.mlflow.register_as'" in empty.stderr
 
 
 def test_the_version_is_printed():
