@@ -53,8 +53,10 @@ DataRoot = Annotated[str | Path, BeforeValidator(_data_root)]
 
 # The error type of :func:`invalid`; its context carries the field and what was expected.
 _INVALID = "nbft_invalid"
-# How pydantic names the members of a union in an error's location.
-_UNION_TAG = re.compile(r"^(int|float|str|bool|none|[a-z_-]+\[.*\])$")
+# How pydantic names the members of a union in an error's location: by type, or by the
+# tag of a discriminated union (a search space's distribution 'type's; no setting of any
+# section has one of these names).
+_UNION_TAG = re.compile(r"^(int|float|str|bool|none|choice|grid|fixed|[a-z_-]+\[.*\])$")
 
 
 class FrozenModel(BaseModel):

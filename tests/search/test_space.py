@@ -68,7 +68,11 @@ def test_dump_then_parse_round_trips(tmp_path):
         ({"lr_high": {"type": "float", "low": 1, "high": 0.1}}, "<= high"),
         ({"lr_high": {"type": "float", "low": 0, "high": 0.1, "log": True}}, "log scale"),
         ({"lr_high": {"type": "normal", "low": 0, "high": 1}}, "'float', 'int'"),
-        ({"lr_high": {"type": "grid", "values": []}}, "at least 1"),
+        # Where the file has it: no union tag ('grid') inside the path.
+        (
+            {"lr_high": {"type": "grid", "values": []}},
+            "'parameters.lr_high.values' must be at least 1",
+        ),
     ],
 )
 def test_bad_spaces_name_file_and_parameter(tmp_path, parameters, fragment):

@@ -86,7 +86,7 @@ def test_bad_sweep_files_exit_2_before_ray_starts(
     result = runner.invoke(app, ["sweep", str(path)])
     assert result.exit_code == 2, result.output
     message = result.stderr.replace("\n", "")
-    # (a range's own bound is reported below the key: 'parameters.lr_high.float.low')
+    # (a range's own bound is reported below the key: 'parameters.lr_high.low')
     assert str(path) in message and f"'{key}" in message and expected in message
     assert not (tmp_path / "runs").exists()
 
