@@ -31,7 +31,7 @@ from nonbinary_ft.analysis.scores import (
 from nonbinary_ft.analysis.scratch import ScratchResult, given_scratch, scratch_baseline
 from nonbinary_ft.analysis.threads import one_thread_when_small
 from nonbinary_ft.config import ExperimentConfig
-from nonbinary_ft.errors import AnalysisError
+from nonbinary_ft.errors import DataError
 
 __all__ = [
     "SCORE_ORDER",
@@ -227,13 +227,14 @@ def analyse(
         features: features extracted already; default: :func:`extract_features` (cached).
 
     Raises:
-        ConfigError, ModelError, DataError: bad model, weights or data.
-        AnalysisError: features that are NaN, or fewer than two classes.
+        ConfigError, ModelError, DataError: bad model, weights or data (fewer than two
+            classes included).
+        AnalysisError: features that are NaN.
     """
     if features is None:
         features = extract_features(config)
     if len(features.classes) < 2:
-        raise AnalysisError(
+        raise DataError(
             f"The target data set has {len(features.classes)} class; the analysis needs at least 2."
         )
     probe = fixed_feature_accuracy(features, config.analysis.probe)

@@ -9,7 +9,7 @@ import pytest
 
 from nonbinary_ft.analysis import FeatureSet, SplitFeatures, analyse, transfer_scores
 from nonbinary_ft.analysis.runner import stratified_subsample
-from nonbinary_ft.errors import AnalysisError
+from nonbinary_ft.errors import AnalysisError, DataError
 
 
 def feature_set(train_x, train_y, classes=("a", "b", "c"), probs=None) -> FeatureSet:
@@ -59,7 +59,8 @@ def test_fewer_than_two_classes(make_config):
     results = transfer_scores(one, make_config())
     _no_silent_numbers(results)
     assert all("at least 2 classes" in r.reason for r in results.values())
-    with pytest.raises(AnalysisError, match="at least 2"):
+    # A data set of one class is bad data, named as such (the CLI names the section).
+    with pytest.raises(DataError, match="has 1 class; the analysis needs at least 2"):
         analyse(make_config(), "unused", scratch=False, features=one)
 
 
