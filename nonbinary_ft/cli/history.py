@@ -64,7 +64,7 @@ def _existing_store(tracking_uri: str) -> str:
     """``--tracking-uri`` when it is no SQLite file or one that exists: MLflow would create
     a missing one, and a mistyped path would read as a store without past sweeps."""
     from nonbinary_ft.errors import ConfigError
-    from nonbinary_ft.tuning.publish import mlflow_database
+    from nonbinary_ft.tracking.server import mlflow_database
 
     database = mlflow_database(tracking_uri)
     if database is not None and not database.is_file():

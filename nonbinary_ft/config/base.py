@@ -79,7 +79,7 @@ def invalid(field: str, expected: str, got: Any = None) -> PydanticCustomError:
 
 
 # What a length or pattern constraint expects, in the words of the rest of the messages.
-_LENGTHS = {
+_CONSTRAINTS = {
     "string_too_short": "a text of at least {min_length} character(s)",
     "string_too_long": "a text of at most {max_length} character(s)",
     "string_pattern_mismatch": "a text matching {pattern}",
@@ -104,8 +104,8 @@ def _expected_and_got(error: Any) -> tuple[str, str, Any]:
         return "", "given: it is required", None
     if kind == "value_error":
         return "", str(error["msg"]).removeprefix("Value error, "), None
-    if kind in _LENGTHS:  # pydantic's "String should have at least 1 character"
-        return "", _LENGTHS[kind].format(**error["ctx"]), got
+    if kind in _CONSTRAINTS:  # not pydantic's "String should have at least 1 character"
+        return "", _CONSTRAINTS[kind].format(**error["ctx"]), got
     # "a valid integer, unable to parse string as an integer": the first clause says it.
     expected = str(error["msg"]).removeprefix("Input should be ").split(", unable")[0].rstrip(".")
     return "", expected, None if isinstance(got, dict) else got

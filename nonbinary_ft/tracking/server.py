@@ -6,12 +6,15 @@ auth (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``), a bearer token
 (``MLFLOW_TRACKING_TOKEN``), an auth plugin (``MLFLOW_TRACKING_AUTH``), SigV4 and the TLS
 settings (``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_TRACKING_SERVER_CERT_PATH``,
 ``MLFLOW_TRACKING_CLIENT_CERT_PATH``). The sweep's preflight and every command that reads a
-tracking store call it before anything that would hang.
+tracking store call it before anything that would hang. :func:`mlflow_database` says
+where a local SQLite store lives.
 """
 
 from __future__ import annotations
 
-__all__ = ["CONNECT_TIMEOUT_S", "check_server"]
+from pathlib import Path
+
+__all__ = ["CONNECT_TIMEOUT_S", "check_server", "mlflow_database"]
 
 CONNECT_TIMEOUT_S = 10.0
 """How long a server may take to answer before the caller gives up (never an endless retry)."""
@@ -49,3 +52,9 @@ def check_server(tracking_uri: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str
     if response.status_code != 200:
         return f"HTTP {response.status_code} from {tracking_uri}"
     return None
+
+
+def mlflow_database(tracking_uri: str) -> Path | None:
+    """The SQLite file of a ``sqlite:///`` tracking URI; None for any other store."""
+    prefix = "sqlite:///"
+    return Path(tracking_uri[len(prefix) :]) if tracking_uri.startswith(prefix) else None

@@ -32,13 +32,13 @@ from nonbinary_ft.results import (
     save_results,
 )
 from nonbinary_ft.tracking.artifacts import REPORT_ARTIFACT_PATH, log_files, log_results
+from nonbinary_ft.tracking.server import mlflow_database
 
 __all__ = [
     "PublishedResults",
     "analysis_results",
     "sweep_results",
     "publish_results",
-    "mlflow_database",
 ]
 
 logger = logging.getLogger(__name__)
@@ -167,9 +167,3 @@ def publish_results(
         logger.warning("could not log the results to MLflow run %s: %s", parent_run_id, error)
         notes.append(f"not logged to MLflow: {error}")
     return PublishedResults(out, html, markdown, logged, **where, notes=tuple(notes))
-
-
-def mlflow_database(tracking_uri: str) -> Path | None:
-    """The SQLite file of a ``sqlite:///`` tracking URI; None for any other store."""
-    prefix = "sqlite:///"
-    return Path(tracking_uri[len(prefix) :]) if tracking_uri.startswith(prefix) else None
